@@ -4,7 +4,7 @@
  * other call can overwrite errno in between; callers turn it into KernelError.
  */
 import koffi from "koffi"
-import { constants as osConstants } from "node:os"
+import { errnoName } from "../domain/errno.js"
 
 const libc = koffi.load("libc.so.6")
 
@@ -54,13 +54,7 @@ export const MSG_DONTWAIT = 0x40
 export const MS_BIND = 4096
 export const MNT_DETACH = 2
 
-const errnoNames: Record<number, string> = Object.fromEntries(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name])
-)
-/** EAGAIN and EWOULDBLOCK share 11; prefer the name people search for. */
-errnoNames[11] = "EAGAIN"
-
-export const errnoName = (errno: number): string => errnoNames[errno] ?? `errno ${errno}`
+export { errnoName }
 
 /** A failed system call: which call, and the errno it left. */
 export class SyscallError extends Error {

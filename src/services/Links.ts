@@ -54,7 +54,8 @@ export interface LinksService {
   readonly hostGateway: Effect.Effect<Option.Option<Ipv4>, KernelError>
   readonly createVethPair: (spec: VethPairSpec) => Effect.Effect<void, KernelError>
   readonly createChildLink: (spec: ChildLinkSpec) => Effect.Effect<void, KernelError | IpvlanUnsupported>
-  readonly setUp: (namespace: SandboxNamespace, setup: InterfaceSetup) => Effect.Effect<void, KernelError>
+  /** Returns the interface's MAC, which the kernel chose unless `--mac` did. */
+  readonly setUp: (namespace: SandboxNamespace, setup: InterfaceSetup) => Effect.Effect<Mac, KernelError>
   readonly addDefaultRoute: (namespace: SandboxNamespace, gateway: Ipv4) => Effect.Effect<void, KernelError>
   /** Removes a host-side link (a veth end takes its peer with it); a link already gone is no error. */
   readonly deleteHostLink: (name: string) => Effect.Effect<void, KernelError>

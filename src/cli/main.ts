@@ -1,0 +1,63 @@
+/**
+ * The netjail executable: the argv pre-pass, then @effect/cli, then the
+ * sandbox on the Linux layer. It maps every way a run can end to one exit
+ * status and prints one message for a failure.
+ */
+import { Command, ValidationError } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Effect, Either, Exit, Layer } from "effect"
+import { exitCodeFor } from "../domain/errors.js"
+import { layerLinux } from "../linux/layer.js"
+import { parseArgv } from "./argv.js"
+import { invocationOf, rootCommand } from "./command.js"
+import { dryRun, runInSandbox } from "./run.js"
+import * as Signals from "./signals.js"
+
+declare const NETJAIL_VERSION: string | undefined
+const version = typeof NETJAIL_VERSION === "string" ? NETJAIL_VERSION : "development"
+
+const fail = (message: string, code: number): never => {
+  process.stderr.write(`Error: ${message}\n`)
+  process.exit(code)
+}
+
+const main = () => {
+  const parsed = parseArgv(process.argv.slice(2))
+  if (Either.isLeft(parsed)) return fail(parsed.left.message, exitCodeFor(parsed.left))
+  const argv = parsed.right
+
+  let status = 0
+  const cli = Command.run(
+    rootCommand((options) =>
+      Effect.gen(function*() {
+        const invocation = yield* invocationOf(argv, options)
+        status = yield* (invocation.dryRun ? dryRun(invocation) : runInSandbox(invocation))
+      })
+    ),
+    { name: "netjail", version }
+  )
+  const program = cli(["node", "netjail", ...argv.cliArgs]).pipe(
+    Effect.provide(Layer.merge(layerLinux(), NodeContext.layer))
+  )
+
+  let signalled: NodeJS.Signals | undefined
+  const fiber = Effect.runFork(program)
+  Signals.install((signal) => {
+    signalled = signal
+    fiber.unsafeInterruptAsFork(fiber.id())
+  })
+  fiber.addObserver((exit) => {
+    if (Exit.isSuccess(exit)) return process.exit(status)
+    if (Cause.isInterruptedOnly(exit.cause)) return process.exit(128 + Signals.signalNumber(signalled ?? "SIGINT"))
+    const failure = Cause.failureOption(exit.cause)
+    if (failure._tag === "Some") {
+      // @effect/cli has already shown its own validation errors with the usage
+      if (ValidationError.isValidationError(failure.value)) return process.exit(1)
+      return fail(failure.value.message, exitCodeFor(failure.value))
+    }
+    process.stderr.write(`netjail: internal error, please report it:\n${Cause.pretty(exit.cause)}\n`)
+    process.exit(125)
+  })
+}
+
+main()

@@ -1,0 +1,172 @@
+/**
+ * The pipeline: parse-checked config → host lock → configureBridge →
+ * chooseSandboxIp → clone → vethPair / childLink → waitForIp → release lock.
+ * Every resource is scoped: a failure or an interruption at any step removes
+ * what was created, in reverse order, and the lock goes last.
+ */
+import { Clock, Context, Effect, ExecutionStrategy, Exit, Layer, Option, Random, Scope } from "effect"
+import type { SandboxConfig } from "../domain/Config.js"
+import type { Ipv4 } from "../domain/Ipv4.js"
+import type { Mac } from "../domain/Mac.js"
+import type { Cidr } from "../domain/Subnet.js"
+import { checkConfig } from "../domain/validate.js"
+import { HostLock } from "../services/HostLock.js"
+import type { SandboxNamespace } from "../services/Namespaces.js"
+import { childLink } from "./childLink.js"
+import { chooseSandboxIp } from "./chooseSandboxIp.js"
+import { clone } from "./clone.js"
+import { type Bridge, configureBridge, sandboxName, type Wiring } from "./configureBridge.js"
+import { chooseGateway, installDefaultRoute } from "./gateway.js"
+import { vethPair } from "./vethPair.js"
+import { waitForIp } from "./waitForIp.js"
+
+export interface SandboxInterface {
+  /** eth0..eth3 inside the sandbox. */
+  readonly name: string
+  /** The host device it is wired to. */
+  readonly device: string
+  readonly wiring: Wiring
+  /** The host end of a veth pair. */
+  readonly hostName: Option.Option<string>
+  readonly address: Option.Option<Cidr>
+  readonly mac: Mac
+  readonly mtu: number
+}
+
+export interface PhaseTiming {
+  readonly phase: string
+  readonly millis: number
+}
+
+export interface RunningSandbox {
+  readonly namespace: SandboxNamespace
+  readonly interfaces: ReadonlyArray<SandboxInterface>
+  readonly gateway: Option.Option<Ipv4>
+  readonly warnings: ReadonlyArray<string>
+  readonly timings: ReadonlyArray<PhaseTiming>
+}
+
+/** What a run would do, without creating anything (`--dry-run`). */
+export interface SandboxPlan {
+  readonly bridges: ReadonlyArray<Bridge>
+  readonly gateway: Option.Option<Ipv4>
+  /** Per interface: the chosen address; macvlan/ipvlan addresses are chosen from inside at start. */
+  readonly addresses: ReadonlyArray<Option.Option<Cidr>>
+  readonly warnings: ReadonlyArray<string>
+}
+
+const stopwatch = (timings: Array<PhaseTiming>) =>
+<A, E, R>(phase: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeNanos
+    const result = yield* effect
+    timings.push({ phase, millis: Number((yield* Clock.currentTimeNanos) - start) / 1e6 })
+    return result
+  })
+
+/** A host-side veth name that no earlier sandbox's lingering pair still holds: veth<random>eth<N>. */
+const hostVethName = (bridge: Bridge) =>
+  bridge.request.vethName !== undefined
+    ? Effect.succeed(bridge.request.vethName)
+    : Effect.map(Random.nextIntBetween(0, 36 ** 5), (n) => `veth${n.toString(36).padStart(5, "0")}${sandboxName(bridge.slot)}`)
+
+/** Reads the devices and chooses the addresses a bridge's sandbox end will get. */
+const chooseAddresses = (config: SandboxConfig, bridges: ReadonlyArray<Bridge>, gateway: Option.Option<Ipv4>) =>
+  Effect.gen(function*() {
+    const reserved = new Set<Ipv4>()
+    const addresses: Array<Option.Option<Cidr>> = []
+    for (const bridge of bridges) {
+      const address = bridge.wiring === "veth"
+        ? yield* chooseSandboxIp(bridge, gateway, config.probe, { device: bridge.device.name }, reserved)
+        : Option.none<Cidr>()
+      Option.map(address, (a) => reserved.add(a.address))
+      addresses.push(address)
+    }
+    return { addresses, reserved }
+  })
+
+const configureAll = (config: SandboxConfig) =>
+  Effect.gen(function*() {
+    const bridges = yield* Effect.forEach(config.interfaces, (request, slot) =>
+      configureBridge(request, slot, Option.fromNullable(config.defaultGateway)))
+    const gateway = yield* chooseGateway(bridges, Option.fromNullable(config.defaultGateway))
+    return { bridges, gateway, warnings: bridges.flatMap((b) => b.warnings) }
+  })
+
+export const plan = Effect.fn("Sandbox.plan")(function*(config: SandboxConfig) {
+  yield* checkConfig(config)
+  const { bridges, gateway, warnings } = yield* configureAll(config)
+  const { addresses } = yield* chooseAddresses(config, bridges, gateway)
+  return { bridges, gateway, addresses, warnings } satisfies SandboxPlan
+})
+
+export const run = Effect.fn("Sandbox.run")(function*(config: SandboxConfig) {
+  yield* checkConfig(config)
+  const timings: Array<PhaseTiming> = []
+  const timed = stopwatch(timings)
+
+  // The lock lives in its own scope, closed right after waitForIp; forked first,
+  // so on failure it is also released last, after everything it guarded is gone.
+  const lockScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+  if (config.interfaces.length > 0) {
+    const lock = yield* HostLock
+    yield* timed("lock", Scope.extend(lock.acquire(Option.fromNullable(config.lockTimeout)), lockScope))
+  }
+
+  const { bridges, gateway, warnings } = yield* timed("configureBridge", configureAll(config))
+  const chosen = yield* timed("chooseSandboxIp", chooseAddresses(config, bridges, gateway))
+  const namespace = yield* timed("clone", clone)
+
+  const interfaces: Array<SandboxInterface> = []
+  yield* timed(
+    "interfaces",
+    Effect.forEach(bridges, (bridge, i) =>
+      Effect.gen(function*() {
+        const hostName = bridge.wiring === "veth" ? Option.some(yield* hostVethName(bridge)) : Option.none<string>()
+        const { address, mac } = Option.isSome(hostName)
+          ? { address: chosen.addresses[i]!, mac: yield* vethPair(bridge, namespace, hostName.value, chosen.addresses[i]!) }
+          : yield* childLink(bridge, namespace, gateway, config.probe, chosen.reserved)
+        Option.map(address, (a) => chosen.reserved.add(a.address))
+        interfaces.push({
+          name: sandboxName(bridge.slot),
+          device: bridge.device.name,
+          wiring: bridge.wiring,
+          hostName,
+          address,
+          mac,
+          mtu: bridge.mtu
+        })
+      }), { discard: true })
+  )
+  const routeWarning = yield* installDefaultRoute(
+    namespace,
+    gateway,
+    interfaces.flatMap((i) => Option.toArray(i.address))
+  )
+
+  // The host cannot reach its own macvlan children, so only bridged addresses are awaited.
+  yield* timed(
+    "waitForIp",
+    Effect.forEach(bridges, (bridge, i) =>
+      Option.match(interfaces[i]!.address, {
+        onNone: () => Effect.void,
+        onSome: (a) => (bridge.wiring === "veth" ? waitForIp(bridge, a.address, config.answerTimeout) : Effect.void)
+      }), { discard: true })
+  )
+  yield* Scope.close(lockScope, Exit.void)
+
+  return {
+    namespace,
+    interfaces,
+    gateway,
+    warnings: [...warnings, ...Option.toArray(routeWarning)],
+    timings
+  } satisfies RunningSandbox
+})
+
+/** The running sandbox, for embedders: `Sandbox.layer(config)` builds it, `yield* Sandbox` reads it. */
+export class Sandbox extends Context.Tag("netjail/Sandbox")<Sandbox, RunningSandbox>() {
+  static readonly run = run
+  static readonly plan = plan
+  static readonly layer = (config: SandboxConfig) => Layer.scoped(Sandbox, run(config))
+}
