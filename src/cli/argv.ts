@@ -27,6 +27,22 @@ const takesValue = new Set([
   "--lock-timeout",
   "--log-level"
 ])
+/** Options @effect/cli handles; anything else is refused here with a plain message. */
+const global = new Set([
+  "--quiet",
+  "--json",
+  "--dry-run",
+  "--as-root",
+  "--arp-probes",
+  "--arp-timeout",
+  "--lock-timeout",
+  "--help",
+  "-h",
+  "--version",
+  "--log-level",
+  "--completions",
+  "--wizard"
+])
 /** Words that name a subcommand when they come first, not a program to run. */
 export const subcommands = new Set(["demo", "list"])
 
@@ -159,6 +175,8 @@ export const parseArgv = (args: ReadonlyArray<string>): Either.Either<ParsedArgv
       const gateway = parseIp(value!)
       if (Either.isLeft(gateway)) return Either.left(gateway.left)
       defaultGateway = gateway.right
+    } else if (!global.has(option)) {
+      return Either.left(new Errors.InvalidOption({ option, reason: "unknown option (see netjail --help)" }))
     } else {
       cliArgs.push(option)
       if (value !== undefined) cliArgs.push(value)

@@ -10,6 +10,7 @@ import { exitCodeFor } from "../domain/errors.js"
 import { layerLinux } from "../linux/layer.js"
 import { parseArgv } from "./argv.js"
 import { invocationOf, rootCommand } from "./command.js"
+import { demo } from "./demo.js"
 import { dryRun, runInSandbox } from "./run.js"
 import * as Signals from "./signals.js"
 
@@ -27,13 +28,16 @@ const main = () => {
   const argv = parsed.right
 
   let status = 0
+  const demoCommand = Command.make("demo", {}, () => Effect.map(demo, (code) => void (status = code))).pipe(
+    Command.withDescription("build a throwaway lab namespace, run a first sandbox in it, and remove the lab")
+  )
   const cli = Command.run(
     rootCommand((options) =>
       Effect.gen(function*() {
         const invocation = yield* invocationOf(argv, options)
         status = yield* (invocation.dryRun ? dryRun(invocation) : runInSandbox(invocation))
       })
-    ),
+    ).pipe(Command.withSubcommands([demoCommand])),
     { name: "netjail", version }
   )
   const program = cli(["node", "netjail", ...argv.cliArgs]).pipe(

@@ -5,10 +5,14 @@
  */
 import { Clock, Effect } from "effect"
 import type { Invocation } from "../domain/Config.js"
+import { NotRoot } from "../domain/errors.js"
 import { Sandbox } from "../pipeline/Sandbox.js"
 import { Namespaces } from "../services/Namespaces.js"
 import { humanSummary, jsonSummary, planSummary } from "./output.js"
 import { forwardTo } from "./signals.js"
+
+/** Checked up front: without it the first kernel call would fail with a bare EPERM. */
+export const requireRoot = Effect.suspend(() => (process.getuid?.() === 0 ? Effect.void : Effect.fail(new NotRoot())))
 
 const stderr = (text: string) => Effect.sync(() => process.stderr.write(text))
 
@@ -22,6 +26,7 @@ export const callerIds = (asRoot: boolean, env = process.env): { uid?: number; g
 
 export const dryRun = (invocation: Invocation) =>
   Effect.gen(function*() {
+    yield* requireRoot
     const plan = yield* Sandbox.plan(invocation.sandbox)
     if (invocation.output !== "quiet") yield* stderr(planSummary(plan, invocation.output === "json"))
     return 0
@@ -29,6 +34,7 @@ export const dryRun = (invocation: Invocation) =>
 
 export const runInSandbox = (invocation: Invocation) =>
   Effect.scoped(Effect.gen(function*() {
+    yield* requireRoot
     const start = yield* Clock.currentTimeMillis
     const sandbox = yield* Sandbox.run(invocation.sandbox)
     const readyIn = (yield* Clock.currentTimeMillis) - start

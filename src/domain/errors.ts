@@ -239,6 +239,12 @@ export class IpvlanUnsupported extends Schema.TaggedError<IpvlanUnsupported>()("
   }
 }
 
+export class NotRoot extends Schema.TaggedError<NotRoot>()("NotRoot", {}) {
+  override get message() {
+    return "netjail needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo"
+  }
+}
+
 /** A refusal from the kernel: errno, its name and the kernel's own explanation (extended ack). */
 export class KernelError extends Schema.TaggedError<KernelError>()("KernelError", {
   operation: Schema.String,
@@ -266,6 +272,7 @@ export type NetworkError =
   | AddressNotAnswering
   | LockTimeout
   | IpvlanUnsupported
+  | NotRoot
   | KernelError
 
 // ---- the sandboxed command ------------------------------------------------------------
@@ -320,6 +327,7 @@ export const exitCodeFor = (error: NetjailError): number => {
     case "AddressNotAnswering":
     case "LockTimeout":
     case "IpvlanUnsupported":
+    case "NotRoot":
     case "KernelError":
       return 1
     case "CommandNotExecutable":

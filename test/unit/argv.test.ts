@@ -100,3 +100,10 @@ describe("the argv pre-pass", () => {
     expect(right(["--net=br0", "--mac=00:00:00:00:00:00"]).interfaces[0]!.mac).toBeUndefined()
   })
 })
+
+describe("unknown options", () => {
+  it("are refused with one plain message", () => {
+    const error = Either.flip(parseArgv(["--bogus", "--", "true"])).pipe(Either.getOrThrow)
+    expect(error.message).toBe("--bogus: unknown option (see netjail --help)")
+  })
+})
