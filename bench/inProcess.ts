@@ -2,14 +2,14 @@
  * Scenario 1: the in-process setup cost, as an embedder pays it. Sandbox.run on
  * the Linux layer pointed at the lab (hostNamespace), br0 with a static address,
  * probing cut to one 1 ms window; then the scope close (teardown) on its own.
- * The four services are wrapped to time each call, so the phase totals can be
- * split into kernel calls (the wrapper adds a few µs per call).
+ * The layer's services are wrapped to time each call, so the phase totals can
+ * be split into service calls (the wrapper adds a few µs per call).
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
-import { Arp, HostLock, Links, layerLinux, makeConfig, Namespaces, Sandbox, Subnet } from "../src/index.js"
+import { layerLinux, makeConfig, Sandbox, Subnet } from "../src/index.js"
 import { bridgePorts, BRIDGE, type Lab, STATIC_ADDRESS } from "./lab.js"
 import { markdownTable, summarize, summaryCells } from "./stats.js"
 
@@ -17,6 +17,8 @@ const PROBE_WINDOW_MILLIS = 1
 
 interface Call {
   readonly name: string
+  /** Whether the call ran inside Sandbox.run or while its scope closed. */
+  readonly stage: "run" | "teardown"
   readonly millis: number
 }
 
@@ -29,52 +31,42 @@ interface Round {
 
 const now = () => performance.now()
 
-/** The Linux layer with every service call timed into `calls`. */
-const timedLayer = (base: Layer.Layer<Links | Arp | Namespaces | HostLock, unknown>, calls: Array<Call>) => {
-  const timed = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+/**
+ * The same services with every call timed into `calls`: each method that
+ * returns an Effect, and each Effect-valued field, of every service in the
+ * context, whatever services the layer provides today.
+ */
+const timedContext = <R>(context: Context.Context<R>, calls: Array<Call>, stage: () => Call["stage"]): Context.Context<R> => {
+  const timed = (name: string, effect: Effect.Effect<unknown, unknown, unknown>) =>
     Effect.suspend(() => {
       const start = now()
-      return Effect.ensuring(effect, Effect.sync(() => calls.push({ name, millis: now() - start })))
+      return Effect.ensuring(effect, Effect.sync(() => calls.push({ name, stage: stage(), millis: now() - start })))
     })
-  return Layer.effectContext(Effect.gen(function*() {
-    const links = yield* Links
-    const arp = yield* Arp
-    const namespaces = yield* Namespaces
-    const lock = yield* HostLock
-    return Context.make(Links, {
-      readDevice: (name) => timed("Links.readDevice", links.readDevice(name)),
-      hostGateway: timed("Links.hostGateway", links.hostGateway),
-      createVethPair: (spec) => timed("Links.createVethPair", links.createVethPair(spec)),
-      createChildLink: (spec) => timed("Links.createChildLink", links.createChildLink(spec)),
-      setUp: (namespace, setup) => timed("Links.setUp", links.setUp(namespace, setup)),
-      addDefaultRoute: (namespace, gateway) => timed("Links.addDefaultRoute", links.addDefaultRoute(namespace, gateway)),
-      deleteHostLink: (name) => timed("Links.deleteHostLink (teardown)", links.deleteHostLink(name))
-    }).pipe(
-      Context.add(Arp, {
-        probe: (request) => timed(`Arp.probe (includes the ${PROBE_WINDOW_MILLIS} ms window)`, arp.probe(request)),
-        awaitAnswer: (endpoint, target, timeout) => timed("Arp.awaitAnswer", arp.awaitAnswer(endpoint, target, timeout)),
-        announce: (endpoint, address) => timed("Arp.announce", arp.announce(endpoint, address))
-      }),
-      Context.add(Namespaces, {
-        create: timed("Namespaces.create", namespaces.create),
-        spawn: (namespace, request) => timed("Namespaces.spawn", namespaces.spawn(namespace, request))
-      }),
-      Context.add(HostLock, { acquire: (timeout) => timed("HostLock.acquire", lock.acquire(timeout)) })
-    )
-  })).pipe(Layer.provide(base))
-}
-
-export interface InProcessResult {
-  readonly markdown: string
+  const wrap = (prefix: string, service: unknown): unknown => {
+    if (typeof service !== "object" || service === null) return service
+    return Object.fromEntries(Object.entries(service).map(([key, value]) => {
+      const name = `${prefix}.${key}`
+      if (Effect.isEffect(value)) return [key, timed(name, value)]
+      if (typeof value !== "function") return [key, value]
+      return [key, (...args: Array<unknown>) => {
+        const result: unknown = value(...args)
+        return Effect.isEffect(result) ? timed(name, result) : result
+      }]
+    }))
+  }
+  const services = new Map<string, unknown>()
+  for (const [key, service] of context.unsafeMap) services.set(key, wrap(key.replace(/^netjail\//, ""), service))
+  return Context.unsafeMake(services)
 }
 
 export const inProcessSetup = (lab: Lab, rounds: number) =>
   Effect.gen(function*() {
-    const lockDir = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "njb-lock-"))),
+    const runDirectory = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "njb-run-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
     const calls: Array<Call> = []
+    let stage: Call["stage"] = "run"
     const config = makeConfig({
       interfaces: [{ device: BRIDGE, address: { _tag: "Static", address: STATIC_ADDRESS } }],
       probe: { probes: 1, window: PROBE_WINDOW_MILLIS }
@@ -82,13 +74,16 @@ export const inProcessSetup = (lab: Lab, rounds: number) =>
     const portsBefore = bridgePorts(lab)
 
     const buildStart = now()
-    const context = yield* Layer.build(
-      timedLayer(layerLinux({ hostNamespace: lab.path, lockPath: join(lockDir, "netjail.lock") }), calls)
+    const context = timedContext(
+      yield* Layer.build(layerLinux({ hostNamespace: lab.path, runDirectory })),
+      calls,
+      () => stage
     )
     const layerBuild = now() - buildStart
 
-    const round: Effect.Effect<Round, unknown> = Effect.gen(function*() {
+    const round = Effect.gen(function*() {
       calls.length = 0
+      stage = "run"
       const scope = yield* Scope.make()
       const start = now()
       const sandbox = yield* Sandbox.run(config).pipe(
@@ -101,6 +96,7 @@ export const inProcessSetup = (lab: Lab, rounds: number) =>
         yield* Scope.close(scope, Exit.void)
         return yield* Effect.fail(`Sandbox.run gave eth0 the address ${Option.getOrElse(address, () => "none")}, not ${STATIC_ADDRESS}/24`)
       }
+      stage = "teardown"
       const closeStart = now()
       yield* Scope.close(scope, Exit.void)
       const teardown = now() - closeStart
@@ -131,23 +127,26 @@ export const inProcessSetup = (lab: Lab, rounds: number) =>
       row("run + teardown", (r) => r.total + r.teardown)
     ])
 
-    const callNames = [...new Set(warm.flatMap((r) => r.calls.map((c) => c.name)))]
-    const callOf = (r: Round, name: string) => r.calls.filter((c) => c.name === name).reduce((s, c) => s + c.millis, 0)
+    const label = (c: Call) => (c.stage === "teardown" ? `${c.name} (in the teardown)` : c.name)
+    const callNames = [...new Set(warm.flatMap((r) => r.calls.map(label)))]
+    const callOf = (r: Round, name: string) => r.calls.filter((c) => label(c) === name).reduce((s, c) => s + c.millis, 0)
     const callsTable = markdownTable(
       ["service call (per run)", "median", "min", "max", "first run (cold)"],
       callNames.map((name) => row(name, (r) => callOf(r, name)))
     )
 
-    const markdown = [
+    return [
       `## 1. In-process setup: Sandbox.run on the Linux layer (${warm.length} runs after one cold run)`,
       "",
-      `layerLinux({ hostNamespace: "${lab.path}", lockPath: <tmp> }), --net=${BRIDGE} --ip=${STATIC_ADDRESS},` +
-      ` probes 1 × ${PROBE_WINDOW_MILLIS} ms. Layer build (netlink socket in the lab): ${layerBuild.toFixed(2)} ms.` +
+      `layerLinux({ hostNamespace: "${lab.path}", runDirectory: <tmp> }), --net=${BRIDGE} --ip=${STATIC_ADDRESS},` +
+      ` probes 1 × ${PROBE_WINDOW_MILLIS} ms, run directory (lock, leases) in a temporary directory.` +
+      ` Layer build (netlink socket in the lab): ${layerBuild.toFixed(2)} ms.` +
       " Target per the design: a few milliseconds.",
       "",
       phasesTable,
       "",
-      "The same runs, split by service call (the phases above contain them):",
+      "The same runs, split by service call (summed per run; the phases above contain them; Arp.probe includes the" +
+      ` ${PROBE_WINDOW_MILLIS} ms window):`,
       "",
       callsTable,
       "",
@@ -155,5 +154,4 @@ export const inProcessSetup = (lab: Lab, rounds: number) =>
         ? `After the runs br0's ports are ${portsAfter.join(", ")} (the peers only): no veth was left behind.`
         : `**Leftover after the runs:** br0 still has ${leftover.join(", ")}.`
     ].join("\n")
-    return { markdown } satisfies InProcessResult
   }).pipe(Effect.scoped)

@@ -2,7 +2,7 @@
  * netjail's test harness: the simulated network layer, ways to build and
  * inspect a world, and fast-check arbitraries for property tests of your own.
  */
-export { layerSim, servicesFor, injectFault, clearFault, currentWorld } from "./sim/layer.js"
+export { clearFault, corruptLeases, crashOwner, currentWorld, injectFault, layerSim, servicesFor } from "./sim/layer.js"
 export {
   type DeviceSpec,
   formatWorld,

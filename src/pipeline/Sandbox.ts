@@ -1,19 +1,20 @@
 /**
- * The pipeline: parse-checked config → host lock → configureBridge →
- * chooseSandboxIp → clone → vethPair / childLink → waitForIp → release lock.
- * Every resource is scoped: a failure or an interruption at any step removes
- * what was created, in reverse order, and the lock goes last.
+ * The pipeline: checked config → configureBridge → chooseSandboxIp (leases
+ * taken under the host lock, probes outside it) → clone → vethPair /
+ * childLink → waitForIp → leases turned active. Every resource is scoped: a
+ * failure or an interruption at any step removes what was created, in
+ * reverse order, leases included.
  */
-import { Clock, Context, Effect, ExecutionStrategy, Exit, Layer, Option, Random, Scope } from "effect"
+import { Clock, Context, Effect, Layer, Option, Random } from "effect"
 import type { SandboxConfig } from "../domain/Config.js"
 import type { Ipv4 } from "../domain/Ipv4.js"
 import type { Mac } from "../domain/Mac.js"
 import type { Cidr } from "../domain/Subnet.js"
 import { checkConfig } from "../domain/validate.js"
-import { HostLock } from "../services/HostLock.js"
 import type { SandboxNamespace } from "../services/Namespaces.js"
+import { Registry } from "../services/Registry.js"
 import { childLink } from "./childLink.js"
-import { chooseSandboxIp } from "./chooseSandboxIp.js"
+import { type Allocation, chooseSandboxIp } from "./chooseSandboxIp.js"
 import { clone } from "./clone.js"
 import { type Bridge, configureBridge, sandboxName, type Wiring } from "./configureBridge.js"
 import { chooseGateway, installDefaultRoute } from "./gateway.js"
@@ -71,19 +72,24 @@ const hostVethName = (bridge: Bridge) =>
     : Effect.map(Random.nextIntBetween(0, 36 ** 5), (n) => `veth${n.toString(36).padStart(5, "0")}${sandboxName(bridge.slot)}`)
 
 /** Reads the devices and chooses the addresses a bridge's sandbox end will get. */
-const chooseAddresses = (config: SandboxConfig, bridges: ReadonlyArray<Bridge>, gateway: Option.Option<Ipv4>) =>
+const chooseAddresses = (bridges: ReadonlyArray<Bridge>, gateway: Option.Option<Ipv4>, allocation: Allocation) =>
   Effect.gen(function*() {
-    const reserved = new Set<Ipv4>()
     const addresses: Array<Option.Option<Cidr>> = []
     for (const bridge of bridges) {
       const address = bridge.wiring === "veth"
-        ? yield* chooseSandboxIp(bridge, gateway, config.probe, { device: bridge.device.name }, reserved)
+        ? yield* chooseSandboxIp(bridge, gateway, allocation, { device: bridge.device.name })
         : Option.none<Cidr>()
-      Option.map(address, (a) => reserved.add(a.address))
+      Option.map(address, (a) => allocation.reserved.add(a.address))
       addresses.push(address)
     }
-    return { addresses, reserved }
+    return addresses
   })
+
+const allocationOf = (config: SandboxConfig) => ({
+  policy: config.probe,
+  lockTimeout: Option.fromNullable(config.lockTimeout),
+  reserved: new Set<Ipv4>()
+})
 
 const configureAll = (config: SandboxConfig) =>
   Effect.gen(function*() {
@@ -93,10 +99,11 @@ const configureAll = (config: SandboxConfig) =>
     return { bridges, gateway, warnings: bridges.flatMap((b) => b.warnings) }
   })
 
+/** The dry run: the addresses are chosen (and leased for the moment of choosing) but nothing is created. */
 export const plan = Effect.fn("Sandbox.plan")(function*(config: SandboxConfig) {
   yield* checkConfig(config)
   const { bridges, gateway, warnings } = yield* configureAll(config)
-  const { addresses } = yield* chooseAddresses(config, bridges, gateway)
+  const addresses = yield* Effect.scoped(chooseAddresses(bridges, gateway, allocationOf(config)))
   return { bridges, gateway, addresses, warnings } satisfies SandboxPlan
 })
 
@@ -104,17 +111,10 @@ export const run = Effect.fn("Sandbox.run")(function*(config: SandboxConfig) {
   yield* checkConfig(config)
   const timings: Array<PhaseTiming> = []
   const timed = stopwatch(timings)
-
-  // The lock lives in its own scope, closed right after waitForIp; forked first,
-  // so on failure it is also released last, after everything it guarded is gone.
-  const lockScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
-  if (config.interfaces.length > 0) {
-    const lock = yield* HostLock
-    yield* timed("lock", Scope.extend(lock.acquire(Option.fromNullable(config.lockTimeout)), lockScope))
-  }
+  const allocation = allocationOf(config)
 
   const { bridges, gateway, warnings } = yield* timed("configureBridge", configureAll(config))
-  const chosen = yield* timed("chooseSandboxIp", chooseAddresses(config, bridges, gateway))
+  const chosen = yield* timed("chooseSandboxIp", chooseAddresses(bridges, gateway, allocation))
   const namespace = yield* timed("clone", clone)
 
   const interfaces: Array<SandboxInterface> = []
@@ -124,9 +124,9 @@ export const run = Effect.fn("Sandbox.run")(function*(config: SandboxConfig) {
       Effect.gen(function*() {
         const hostName = bridge.wiring === "veth" ? Option.some(yield* hostVethName(bridge)) : Option.none<string>()
         const { address, mac } = Option.isSome(hostName)
-          ? { address: chosen.addresses[i]!, mac: yield* vethPair(bridge, namespace, hostName.value, chosen.addresses[i]!) }
-          : yield* childLink(bridge, namespace, gateway, config.probe, chosen.reserved)
-        Option.map(address, (a) => chosen.reserved.add(a.address))
+          ? { address: chosen[i]!, mac: yield* vethPair(bridge, namespace, hostName.value, chosen[i]!) }
+          : yield* childLink(bridge, namespace, gateway, allocation)
+        Option.map(address, (a) => allocation.reserved.add(a.address))
         interfaces.push({
           name: sandboxName(bridge.slot),
           device: bridge.device.name,
@@ -153,7 +153,7 @@ export const run = Effect.fn("Sandbox.run")(function*(config: SandboxConfig) {
         onSome: (a) => (bridge.wiring === "veth" ? waitForIp(bridge, a.address, config.answerTimeout) : Effect.void)
       }), { discard: true })
   )
-  yield* Scope.close(lockScope, Exit.void)
+  yield* activateLeases(namespace, interfaces)
 
   return {
     namespace,
@@ -163,6 +163,22 @@ export const run = Effect.fn("Sandbox.run")(function*(config: SandboxConfig) {
     timings
   } satisfies RunningSandbox
 })
+
+/** The sandbox is up: its leases say so, and say where it lives, for `netjail list` and for clean-up after a crash. */
+const activateLeases = (namespace: SandboxNamespace, interfaces: ReadonlyArray<SandboxInterface>) =>
+  Effect.gen(function*() {
+    const registry = yield* Registry
+    for (const i of interfaces) {
+      if (Option.isNone(i.address)) continue
+      const segment = yield* registry.segmentOf(i.device)
+      yield* registry.activate(segment, i.address.value.address, {
+        device: i.device,
+        namespace: namespace.id,
+        interface: i.name,
+        ...(Option.isSome(i.hostName) ? { hostVeth: i.hostName.value } : {})
+      })
+    }
+  })
 
 /** The running sandbox, for embedders: `Sandbox.layer(config)` builds it, `yield* Sandbox` reads it. */
 export class Sandbox extends Context.Tag("netjail/Sandbox")<Sandbox, RunningSandbox>() {

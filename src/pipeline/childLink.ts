@@ -5,11 +5,10 @@
  * over the new interface, with the same rules as for a bridge.
  */
 import { Effect, Option } from "effect"
-import type { ProbePolicy } from "../domain/Config.js"
 import type { Ipv4 } from "../domain/Ipv4.js"
 import { Links } from "../services/Links.js"
 import type { SandboxNamespace } from "../services/Namespaces.js"
-import { chooseSandboxIp } from "./chooseSandboxIp.js"
+import { type Allocation, chooseSandboxIp } from "./chooseSandboxIp.js"
 import { type Bridge, sandboxName } from "./configureBridge.js"
 import { bringUpInside } from "./vethPair.js"
 
@@ -17,8 +16,7 @@ export const childLink = Effect.fn("childLink")(function*(
   bridge: Bridge,
   namespace: SandboxNamespace,
   gateway: Option.Option<Ipv4>,
-  policy: ProbePolicy,
-  reserved: ReadonlySet<Ipv4>
+  allocation: Allocation
 ) {
   const links = yield* Links
   const name = sandboxName(bridge.slot)
@@ -33,7 +31,7 @@ export const childLink = Effect.fn("childLink")(function*(
   })
   // up without an address first: probes need a running interface
   const mac = yield* links.setUp(namespace, { name, address: Option.none() })
-  const address = yield* chooseSandboxIp(bridge, gateway, policy, { device: name, namespace }, reserved)
+  const address = yield* chooseSandboxIp(bridge, gateway, allocation, { device: name, namespace })
   if (Option.isSome(address)) yield* bringUpInside(namespace, name, address)
   return { address, mac }
 })

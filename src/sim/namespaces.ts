@@ -5,7 +5,7 @@ import { mutation } from "./kernel.js"
 import { macFor, type World } from "./world.js"
 
 /** The kernel's cleanup when the last reference to a namespace goes: its links, their veth peers, its routes. */
-const destroy = (w: World, id: string): World => {
+export const destroy = (w: World, id: string): World => {
   const inside = w.links.filter((l) => l.namespace === id)
   const gone = new Set(inside.flatMap((l) => (l.peer === undefined ? [l.index] : [l.index, l.peer])))
   return {

@@ -7,6 +7,7 @@
 import { Context, Option, Ref } from "effect"
 import * as Ipv4 from "../domain/Ipv4.js"
 import type { Mac } from "../domain/Mac.js"
+import type { Lease } from "../services/Registry.js"
 import * as Subnet from "../domain/Subnet.js"
 
 export const HOST = "host"
@@ -72,6 +73,11 @@ export interface World {
   readonly hostGateway: Option.Option<Ipv4.Ipv4>
   readonly ipvlanSupported: boolean
   readonly lockHeld: boolean
+  /** The lease registry's files, and the netjail processes that have died (their leases are stale). */
+  readonly leases: ReadonlyArray<Lease>
+  readonly deadOwners: ReadonlyArray<number>
+  /** Entries a test corrupted: reported and removed by the next prune. */
+  readonly corruptLeases: number
   readonly processes: ReadonlyArray<SimProcess>
   /** Exit status of a simulated command; unknown commands exit 0 at once. */
   readonly programs: Readonly<Record<string, number>>
@@ -157,6 +163,9 @@ export const makeWorld = (spec: WorldSpec = {}): World => {
     hostGateway: spec.hostGateway ? Option.some(parseIp(spec.hostGateway)) : Option.none(),
     ipvlanSupported: spec.ipvlanSupported ?? true,
     lockHeld: false,
+    leases: [],
+    deadOwners: [],
+    corruptLeases: 0,
     processes: [],
     programs: spec.programs ?? {},
     fault: Option.none(),
@@ -173,6 +182,7 @@ export interface Leftovers {
   readonly namespaces: ReadonlyArray<string>
   readonly routes: number
   readonly lockHeld: boolean
+  readonly leases: number
   readonly processes: ReadonlyArray<number>
 }
 
@@ -183,12 +193,14 @@ export const leftovers = (before: World, after: World): Leftovers => {
     namespaces: after.namespaces.filter((n) => !before.namespaces.includes(n)),
     routes: after.routes.length - before.routes.length,
     lockHeld: after.lockHeld && !before.lockHeld,
+    leases: after.leases.length - before.leases.length,
     processes: after.processes.filter((p) => p.running).map((p) => p.pid)
   }
 }
 
 export const isClean = (l: Leftovers): boolean =>
-  l.links.length === 0 && l.namespaces.length === 0 && l.routes === 0 && !l.lockHeld && l.processes.length === 0
+  l.links.length === 0 && l.namespaces.length === 0 && l.routes === 0 && !l.lockHeld && l.leases === 0 &&
+  l.processes.length === 0
 
 /** The L2 segment a link sends on: its bridge, its parent device, or itself. */
 export const segmentOf = (world: World, link: SimLink): string => {

@@ -15,8 +15,8 @@ describeKernel("netjail as a library", () => {
         const l = yield* lab
         l.bridge("br0", "10.10.20.1/24")
         l.peer("br0", "a", "10.10.20.2/24")
-        const lockPath = join(tmpdir(), `${l.name}.lock`)
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(lockPath, { force: true })))
+        const runDirectory = join(tmpdir(), l.name)
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(runDirectory, { force: true, recursive: true })))
         const config = makeConfig({ interfaces: [{ device: "br0" }], probe: { probes: 2, window: 100 } })
 
         const program = Effect.gen(function*() {
@@ -30,7 +30,7 @@ describeKernel("netjail as a library", () => {
         const result = yield* program.pipe(
           Effect.scoped,
           Effect.provide(Sandbox.layer(config)),
-          Effect.provide(layerLinux({ hostNamespace: l.path, lockPath }))
+          Effect.provide(layerLinux({ hostNamespace: l.path, runDirectory }))
         )
         expect(Option.isSome(result.address)).toBe(true)
         expect(result.address).not.toEqual(Option.some("10.10.20.2/24"))
