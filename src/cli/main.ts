@@ -3,14 +3,15 @@
  * sandbox on the Linux layer. It maps every way a run can end to one exit
  * status and prints one message for a failure.
  */
-import { Command, ValidationError } from "@effect/cli"
+import { Command, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Effect, Either, Exit, Layer } from "effect"
+import { Cause, Effect, Either, Exit, Layer, Logger } from "effect"
 import { exitCodeFor } from "../domain/errors.js"
 import { layerLinux } from "../linux/layer.js"
 import { parseArgv } from "./argv.js"
 import { invocationOf, rootCommand } from "./command.js"
 import { demo } from "./demo.js"
+import { list } from "./list.js"
 import { dryRun, runInSandbox } from "./run.js"
 import * as Signals from "./signals.js"
 
@@ -22,6 +23,17 @@ const fail = (message: string, code: number): never => {
   process.exit(code)
 }
 
+/** netjail's own logs are warnings for the user: on stderr, never amid the command's stdout. */
+const warningsOnStderr = (quiet: boolean) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message }) => {
+      if (quiet || logLevel._tag === "Debug" || logLevel._tag === "Trace" || logLevel._tag === "Info") return
+      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+      process.stderr.write(`Warning: ${text}\n`)
+    })
+  )
+
 const main = () => {
   const parsed = parseArgv(process.argv.slice(2))
   if (Either.isLeft(parsed)) return fail(parsed.left.message, exitCodeFor(parsed.left))
@@ -31,17 +43,22 @@ const main = () => {
   const demoCommand = Command.make("demo", {}, () => Effect.map(demo, (code) => void (status = code))).pipe(
     Command.withDescription("build a throwaway lab namespace, run a first sandbox in it, and remove the lab")
   )
+  const listCommand = Command.make(
+    "list",
+    { json: Options.boolean("json").pipe(Options.withDescription("one JSON object on stdout")) },
+    ({ json }) => Effect.map(list(json), (code) => void (status = code))
+  ).pipe(Command.withDescription("the running sandboxes: netjail's pid, device, interface, address, state, command"))
   const cli = Command.run(
     rootCommand((options) =>
       Effect.gen(function*() {
         const invocation = yield* invocationOf(argv, options)
         status = yield* (invocation.dryRun ? dryRun(invocation) : runInSandbox(invocation))
       })
-    ).pipe(Command.withSubcommands([demoCommand])),
+    ).pipe(Command.withSubcommands([demoCommand, listCommand])),
     { name: "netjail", version }
   )
   const program = cli(["node", "netjail", ...argv.cliArgs]).pipe(
-    Effect.provide(Layer.merge(layerLinux(), NodeContext.layer))
+    Effect.provide(Layer.mergeAll(layerLinux(), NodeContext.layer, warningsOnStderr(argv.cliArgs.includes("--quiet"))))
   )
 
   let signalled: NodeJS.Signals | undefined

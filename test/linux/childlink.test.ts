@@ -148,9 +148,16 @@ const readlink = (path: string): string | undefined => {
   }
 }
 
-/** The network namespaces this test process holds: open fds, and each thread's own. */
+/**
+ * The network namespaces this test process holds: open fds to namespaces other
+ * than its own (netjail keeps one to its own for switching back), and the
+ * namespace of each of its threads.
+ */
 const ownNamespaces = () => ({
-  fds: readdirSync("/proc/self/fd").map((fd) => readlink(`/proc/self/fd/${fd}`)).filter((t) => t?.startsWith("net:")).sort(),
+  fds: readdirSync("/proc/self/fd")
+    .map((fd) => readlink(`/proc/self/fd/${fd}`))
+    .filter((t) => t?.startsWith("net:") && t !== readlink("/proc/self/ns/net"))
+    .sort(),
   threads: [...new Set(readdirSync("/proc/self/task").map((t) => readlink(`/proc/self/task/${t}/ns/net`)))].sort()
 })
 

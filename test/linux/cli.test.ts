@@ -527,21 +527,36 @@ describeKernel("netjail CLI on the kernel", () => {
   })
 
   describe("signals", () => {
-    it("SIGTERM while the command runs: forwarded, the command dies, netjail exits 143", async () => {
+    it.each([["SIGTERM", 143], ["SIGHUP", 129]] as const)(
+      "%s while the command runs: forwarded, the command dies of it, netjail exits %i",
+      async (signal, status) => {
+        const l = segment()
+        const before = baseline(l)
+        const run = start(l, ["--net=br0", FAST, "--", ...PID_THEN_SLEEP])
+        const [pid, namespace] = parsePidLine(await run.firstLine())
+        cleanups.push(() => killCommand(pid, "sleep"))
+        expect(isRunning(pid)).toBe(true)
+        expect(namespaceHolders(namespace)).toContain(`process ${pid}`)
+        // the sandbox is live: its veth is a port of br0 in the lab
+        expect(l.linkNames().length).toBe(before.links.length + 1)
+        process.kill(run.pid, signal)
+        const r = await run.finished()
+        expect(r.code).toBe(status)
+        expect(isRunning(pid)).toBe(false)
+        await expectNothingLeft(before, { pids: [pid], namespace })
+      }
+    )
+
+    it("SIGTERM while the command runs: a command that handles it decides the exit status", async () => {
       const l = segment()
       const before = baseline(l)
-      const run = start(l, ["--net=br0", FAST, "--", ...PID_THEN_SLEEP])
-      const [pid, namespace] = parsePidLine(await run.firstLine())
-      cleanups.push(() => killCommand(pid, "sleep"))
-      expect(isRunning(pid)).toBe(true)
-      expect(namespaceHolders(namespace)).toContain(`process ${pid}`)
-      // the sandbox is live: its veth is a port of br0 in the lab
-      expect(l.linkNames().length).toBe(before.links.length + 1)
+      // sh waits for sleep in the foreground and runs the trap once sleep has died of the forwarded signal
+      const run = start(l, ["--net=br0", FAST, "--", "sh", "-c", "trap 'exit 3' TERM; echo $$; sleep 0.5; sleep 0.5"])
+      const pid = Number(await run.firstLine())
       process.kill(run.pid, "SIGTERM")
       const r = await run.finished()
-      expect(r.code).toBe(143)
-      expect(isRunning(pid)).toBe(false)
-      await expectNothingLeft(before, { pids: [pid], namespace })
+      expect(r.code).toBe(3)
+      await expectNothingLeft(before, { pids: [pid] })
     })
 
     it("SIGKILL while the command runs: the command dies with netjail (parent-death signal)", async () => {
@@ -558,22 +573,25 @@ describeKernel("netjail CLI on the kernel", () => {
       await expectNothingLeft(before, { pids: [pid], namespace, settle: 3000 })
     })
 
-    it("SIGINT during setup (while probing): stops at once, exits 130, never starts the command", async () => {
-      const l = segment()
-      const before = baseline(l)
-      // 2 probes of 3 s: the first batch alone would take 6 s
-      const run = start(l, ["--net=br0", "--arp-timeout=3000", "--", ...PID_THEN_SLEEP])
-      // netjail takes the host lock before it probes, so holding it means setup is under way
-      await waitUntil(() => holdsLock(run.pid) || run.exited, 10_000, "netjail to take the host lock")
-      await delay(300)
-      const sent = Date.now()
-      process.kill(run.pid, "SIGINT")
-      const r = await run.finished()
-      expect(r.code).toBe(130)
-      expect(Date.now() - sent).toBeLessThan(2000)
-      expect(r.stdout).toBe("")
-      await expectNothingLeft(before)
-    })
+    it.each([["SIGINT", 130], ["SIGTERM", 143]] as const)(
+      "%s during setup (while probing): stops at once, exits %i, never starts the command",
+      async (signal, status) => {
+        const l = segment()
+        const before = baseline(l)
+        // 2 probes of 3 s: the first batch alone would take 6 s
+        const run = start(l, ["--net=br0", "--arp-timeout=3000", "--", ...PID_THEN_SLEEP])
+        // netjail takes the host lock before it probes, so holding it means setup is under way
+        await waitUntil(() => holdsLock(run.pid) || run.exited, 10_000, "netjail to take the host lock")
+        await delay(300)
+        const sent = Date.now()
+        process.kill(run.pid, signal)
+        const r = await run.finished()
+        expect(r.code).toBe(status)
+        expect(Date.now() - sent).toBeLessThan(2000)
+        expect(r.stdout).toBe("")
+        await expectNothingLeft(before)
+      }
+    )
   })
 
   describe("many sandboxes", () => {
