@@ -127,14 +127,14 @@ class Run {
   }
 
   /** The first line the sandboxed command printed. */
-  async firstLine(millis = 10_000): Promise<string> {
+  async firstLine(millis = 30_000): Promise<string> {
     await waitUntil(() => this.stdout.includes("\n") || this.exited, millis, "the command's first line")
     if (!this.stdout.includes("\n")) throw new Error(`netjail ended before the command wrote: ${this.stderr}`)
     return this.stdout.slice(0, this.stdout.indexOf("\n"))
   }
 
   /** Ends within `millis` or is killed and fails the test. */
-  async finished(millis = 20_000): Promise<Outcome> {
+  async finished(millis = 30_000): Promise<Outcome> {
     const timer = delay(millis).then(() => "timeout" as const)
     const result = await Promise.race([this.done, timer])
     if (result === "timeout") {
@@ -581,7 +581,7 @@ describeKernel("netjail CLI on the kernel", () => {
         // 2 probes of 3 s: the first batch alone would take 6 s
         const run = start(l, ["--net=br0", "--arp-timeout=3000", "--", ...PID_THEN_SLEEP])
         // netjail takes the host lock before it probes, so holding it means setup is under way
-        await waitUntil(() => holdsLock(run.pid) || run.exited, 10_000, "netjail to take the host lock")
+        await waitUntil(() => holdsLock(run.pid) || run.exited, 30_000, "netjail to take the host lock")
         await delay(300)
         const sent = Date.now()
         process.kill(run.pid, signal)
@@ -599,7 +599,7 @@ describeKernel("netjail CLI on the kernel", () => {
       const l = segment()
       const before = baseline(l)
       const first = start(l, ["--net=br0", "--ip=10.10.20.5", "--veth-name=njv0", "--json", FAST, "--", "cat"], "pipe")
-      await waitUntil(() => first.stderr.endsWith("\n") || first.exited, 10_000, "the first sandbox")
+      await waitUntil(() => first.stderr.endsWith("\n") || first.exited, 30_000, "the first sandbox")
       expect(jsonLine(first.stderr).interfaces[0]).toMatchObject({ hostName: "njv0", address: "10.10.20.5/24" })
       expect(l.json("link", "show", "njv0")[0].master).toBe("br0")
 
@@ -712,7 +712,7 @@ describeKernel("netjail CLI on the kernel", () => {
       const l = segment()
       const before = baseline(l)
       const run = start(l, ["--net=br0", "--json", FAST, "--", "cat"], "pipe")
-      await waitUntil(() => run.stderr.endsWith("\n") || run.exited, 10_000, "the summary")
+      await waitUntil(() => run.stderr.endsWith("\n") || run.exited, 30_000, "the summary")
       const summary = jsonLine(run.stderr)
       expect(summary).toMatchObject({
         interfaces: [{
