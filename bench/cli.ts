@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { Effect, Either } from "effect"
 import { type Comparison, compare, comparisonRows, type Contender, problems, singleRow, table } from "./compare.js"
 import { BRIDGE, BRIDGE_ADDRESS, type Lab, PEER_ADDRESSES, STATIC_ADDRESS } from "./lab.js"
-import { type Firejail, FIREJAIL_INSTALL } from "./machine.js"
+import type { Firejail } from "./machine.js"
 import { type Finished, timedRun } from "./processes.js"
 import { markdownTable, summarize, summaryCells } from "./stats.js"
 
@@ -166,7 +166,7 @@ export const bridged = (root: string, lab: Lab, rounds: number, firejail: Fireja
       `Both run as \`ip netns exec ${lab.name} …\` on br0 (${BRIDGE_ADDRESS}/24, peers ${PEER_ADDRESSES.join(", ")}),` +
       " with the same probe policy: 2 probes × 500 ms per candidate (both defaults). Each run is checked: exit 0," +
       " and the address it reports is in 198.18.0.0/24, not the bridge's, not a peer's (and the static one when given).",
-      ...(firejail.installed ? [] : ["", `**firejail is not available** (${firejail.reason}). Install it with \`${FIREJAIL_INSTALL}\`.`]),
+      ...(firejail.installed ? [] : ["", `**firejail is not available:** ${firejail.reason}.`]),
       "",
       table([...comparisonRows("auto address", auto), ...comparisonRows(`--ip=${STATIC_ADDRESS}`, fixed)]),
       ...notes(problems([auto.netjail, auto.peer, fixed.netjail, fixed.peer])),

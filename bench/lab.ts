@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { existsSync } from "node:fs"
+import { existsSync, readdirSync, statSync } from "node:fs"
 
 export const LAB_PREFIX = "njb-"
 export const BRIDGE = "br0"
@@ -40,6 +40,8 @@ export interface Lab {
   readonly name: string
   /** The namespace file, for layerLinux({ hostNamespace }). */
   readonly path: string
+  /** The namespace's inode, which names its segment in netjail's lease registry. */
+  readonly inode: number
   readonly peers: ReadonlyArray<Peer>
   /** `ip -n <lab> ...args`. */
   readonly ip: (...args: ReadonlyArray<string>) => string
@@ -68,7 +70,8 @@ export const createLab = (): Lab => {
       ip("-n", namespace, "link", "set", "lo", "up")
       return { namespace, address, port }
     })
-    return { name, path: `/run/netns/${name}`, peers, ip: inLab }
+    const path = `/run/netns/${name}`
+    return { name, path, inode: statSync(path).ino, peers, ip: inLab }
   } catch (error) {
     deleteAllNamespaces()
     throw error
@@ -105,3 +108,15 @@ export const leftoverNamespaces = (): Array<string> =>
     .split("\n")
     .map((line) => line.split(" ")[0] ?? "")
     .filter((name) => name.startsWith(LAB_PREFIX))
+
+/** Where the netjail CLI keeps its leases by default. */
+export const LEASES = "/run/netjail/leases"
+
+/**
+ * What the CLI runs left in netjail's lease registry for the lab's bridge
+ * (read only: it is netjail's state, reported here, not cleaned).
+ */
+export const leftoverLeases = (inode: number): { readonly directory: string; readonly entries: Array<string> } | undefined => {
+  const directory = `${LEASES}/${inode}-${BRIDGE}`
+  return existsSync(directory) ? { directory, entries: readdirSync(directory) } : undefined
+}

@@ -42,14 +42,18 @@ export class RunFailed extends Error {
 
 export const commandLine = (command: string, args: ReadonlyArray<string>) => [command, ...args].join(" ")
 
-export const timedRun = (command: string, args: ReadonlyArray<string>): Effect.Effect<Finished, RunFailed> =>
+export const timedRun = (
+  command: string,
+  args: ReadonlyArray<string>,
+  extraEnvironment: Readonly<Record<string, string>> = {}
+): Effect.Effect<Finished, RunFailed> =>
   Effect.async<Finished, RunFailed>((resume) => {
     const line = commandLine(command, args)
     const stdout: Array<Buffer> = []
     const stderr: Array<Buffer> = []
     const start = process.hrtime.bigint()
     let exitedAt: bigint | undefined
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: childEnvironment })
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...childEnvironment, ...extraEnvironment } })
     running.add(child)
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk))
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk))

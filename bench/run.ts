@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url"
 import { Cause, Effect, Exit } from "effect"
 import { bridged, startup } from "./cli.js"
 import { inProcessSetup } from "./inProcess.js"
-import { createLab, deleteAllNamespaces, type Lab, LAB_PREFIX, leftoverNamespaces } from "./lab.js"
+import { createLab, deleteAllNamespaces, type Lab, LAB_PREFIX, leftoverLeases, leftoverNamespaces } from "./lab.js"
 import { describeMachine, detectFirejail, loadAverage, netjailVersion, staleBundle } from "./machine.js"
 import { killRunning, REMOVED_FROM_ENVIRONMENT } from "./processes.js"
 import { startupProfile } from "./startupProfile.js"
@@ -92,6 +92,9 @@ const main = ({ only, rounds }: Options) =>
     ].join("\n")
     yield* print(header)
 
+    let labInode: number | undefined
+    /** Namespace inodes are reused, so a segment directory may predate the lab. */
+    let leasesBefore: ReturnType<typeof leftoverLeases>
     const sections = yield* Effect.scoped(Effect.gen(function*() {
       const lab: Lab = yield* Effect.acquireRelease(
         Effect.sync(createLab).pipe(Effect.tap((l) => progress(`lab ${l.name} is up (br0 198.18.0.1/24, peers ${l.peers.map((p) => p.address).join(", ")})`))),
@@ -103,6 +106,8 @@ const main = ({ only, rounds }: Options) =>
             )
           })
       )
+      labInode = lab.inode
+      leasesBefore = leftoverLeases(lab.inode)
       const sections: Array<string> = []
       if (wanted("1")) sections.push(yield* section("1. In-process setup", inProcessSetup(lab, rounds * 3)))
       if (wanted("2")) sections.push(yield* section("2. CLI start-up", startup(root, lab, rounds, netjailVersion(root))))
@@ -112,13 +117,23 @@ const main = ({ only, rounds }: Options) =>
     }))
 
     const leftovers = leftoverNamespaces()
+    const leasesAfter = labInode === undefined ? undefined : leftoverLeases(labInode)
+    const leases = leasesAfter === undefined
+      ? undefined
+      : { ...leasesAfter, entries: leasesAfter.entries.filter((e) => !leasesBefore?.entries.includes(e)) }
+    const newDirectory = leasesAfter !== undefined && leasesBefore === undefined
     const footer = [
       "## Run",
       "",
       `Whole run: ${((performance.now() - started) / 1000).toFixed(1)} s. Load average at the end: ${loadAverage()}.`,
       leftovers.length === 0
         ? `After clean-up \`ip netns list\` shows no ${LAB_PREFIX} namespace.`
-        : `**After clean-up \`ip netns list\` still shows:** ${leftovers.join(", ")}.`
+        : `**After clean-up \`ip netns list\` still shows:** ${leftovers.join(", ")}.`,
+      leases !== undefined && leases.entries.length > 0
+        ? `**netjail's runs left lease entries in ${leases.directory}:** ${leases.entries.join(", ")}.`
+        : newDirectory
+        ? `netjail's runs left the empty lease-segment directory ${leasesAfter.directory} (netjail's state; not removed by the bench).`
+        : "netjail's runs left no lease entry for the lab's br0."
     ].join("\n")
     yield* print(footer)
     if (only === undefined) {

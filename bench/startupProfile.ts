@@ -143,16 +143,14 @@ export const startupProfile = (root: string, runs: number) =>
     writeFileSync(marked, instrument(bundle).replace(requireBanner, `${requireBanner}\n${MARKS_BANNER}`))
 
     const node = process.execPath
-    const run = (args: ReadonlyArray<string>) =>
-      Effect.flatMap(timedRun(node, args), (f) => expectSuccess(`node ${args.join(" ")}`, f))
+    const run = (args: ReadonlyArray<string>, environment: Record<string, string> = {}) =>
+      Effect.flatMap(timedRun(node, args, environment), (f) => expectSuccess(`node ${args.join(" ")}`, f))
     const walls = { bare: [] as Array<number>, marked: [] as Array<number>, plain: [] as Array<number> }
     const timelines: Array<Map<string, number>> = []
     for (let i = 0; i < runs; i++) {
       walls.bare.push((yield* run(["-e", "0"])).millis)
       const marksFile = join(dir, `marks-${i}.json`)
-      process.env.NJB_MARKS = marksFile
-      walls.marked.push((yield* run([marked, "--version"]).pipe(Effect.ensuring(Effect.sync(() => delete process.env.NJB_MARKS))))
-        .millis)
+      walls.marked.push((yield* run([marked, "--version"], { NJB_MARKS: marksFile })).millis)
       timelines.push(segments(JSON.parse(readFileSync(marksFile, "utf8")) as Marks))
       const profileArgs = ["--cpu-prof", `--cpu-prof-dir=${join(dir, "profiles")}`, "--cpu-prof-interval", String(INTERVAL_MICROS)]
       walls.plain.push((yield* run([...profileArgs, plain, "--version"])).millis)

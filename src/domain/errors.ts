@@ -239,6 +239,16 @@ export class IpvlanUnsupported extends Schema.TaggedError<IpvlanUnsupported>()("
   }
 }
 
+export class MtuAboveParent extends Schema.TaggedError<MtuAboveParent>()("MtuAboveParent", {
+  mtu: Schema.Number,
+  device: Schema.String,
+  parentMtu: Schema.Number
+}) {
+  override get message() {
+    return `invalid mtu value: ${this.mtu} is above ${this.device}'s MTU ${this.parentMtu}, which a macvlan or ipvlan cannot exceed`
+  }
+}
+
 export class NotRoot extends Schema.TaggedError<NotRoot>()("NotRoot", {}) {
   override get message() {
     return "netjail needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo"
@@ -272,6 +282,7 @@ export type NetworkError =
   | AddressNotAnswering
   | LockTimeout
   | IpvlanUnsupported
+  | MtuAboveParent
   | NotRoot
   | KernelError
 
@@ -327,6 +338,7 @@ export const exitCodeFor = (error: NetjailError): number => {
     case "AddressNotAnswering":
     case "LockTimeout":
     case "IpvlanUnsupported":
+    case "MtuAboveParent":
     case "NotRoot":
     case "KernelError":
       return 1

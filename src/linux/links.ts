@@ -132,17 +132,18 @@ const lookUp = (socket: RouteSocket, name: string): { readonly index: number; re
 }
 
 /** The first IPv4 address in the kernel's order, which puts the primary address first. */
-const firstIpv4 = (socket: RouteSocket, index: number): Option.Option<Subnet.Cidr> => {
+const ipv4Addresses = (socket: RouteSocket, index: number): Array<Subnet.Cidr> => {
   const replies = socket.request(
     Rtnl.request(Rtnl.RTM_GETADDR, DUMP, Rtnl.ifaddrmsg({ family: libc.AF_INET, index }))
   )
+  const out: Array<Subnet.Cidr> = []
   for (const reply of replies) {
     const address = Rtnl.decodeAddress(reply.payload)
     if (address.family !== libc.AF_INET || address.index !== index) continue
     const local = address.attributes.get(Rtnl.IFA_LOCAL) ?? address.attributes.get(Rtnl.IFA_ADDRESS)
-    if (local !== undefined) return Option.some(Subnet.make(Ipv4.fromBytes(local), address.prefix))
+    if (local !== undefined) out.push(Subnet.make(Ipv4.fromBytes(local), address.prefix))
   }
-  return Option.none()
+  return out
 }
 
 const defaultGateway = (socket: RouteSocket): Option.Option<Ipv4.Ipv4> => {
@@ -203,7 +204,7 @@ export const makeLinks = (options: {
               kind,
               mac: mac?.length === 6 ? Mac.fromBytes(mac) : ("00:00:00:00:00:00" as Mac.Mac),
               mtu: mtu === undefined ? 0 : Rtnl.readU32(mtu),
-              address: firstIpv4(host, link.index)
+              addresses: ipv4Addresses(host, link.index)
             }
           }).pipe(
             Effect.mapError((error) => (error.errno === ENODEV ? new DeviceNotFound({ device: name }) : error))

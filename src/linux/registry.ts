@@ -6,7 +6,7 @@
  * rewrite (probing → active) is one atomic rename(2). Owners are named by pid
  * and start time, so a reused pid cannot keep a dead sandbox's lease alive.
  */
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs"
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { AddressInUse, KernelError } from "../domain/errors.js"
@@ -138,6 +138,14 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
       for (const path of strays) {
         const writer = Number(path.split(".").at(-2))
         if (!Number.isInteger(writer) || startTimeOf(writer) === undefined) tryUnlink(path)
+      }
+      // segments nobody uses any more (a removed bridge, a deleted namespace)
+      for (const segment of listDirectory(root)) {
+        try {
+          rmdirSync(join(root, segment))
+        } catch {
+          // not empty, or taken again meanwhile: it stays
+        }
       }
       return { pruned, problems }
     }),

@@ -40,7 +40,7 @@ export const candidates = (
   const range = bridge.request.iprange
   const first = range?.start ?? Subnet.firstHost(subnet)
   const last = range?.end ?? Subnet.lastHost(subnet)
-  const excluded = new Set([...Option.toArray(bridge.hostAddress), ...Option.toArray(gateway), ...reserved])
+  const excluded = new Set([...bridge.hostAddresses, ...Option.toArray(gateway), ...reserved])
   const out: Array<Ipv4.Ipv4> = []
   for (let ip = first; ip <= last; ip++) if (!excluded.has(ip as Ipv4.Ipv4)) out.push(ip as Ipv4.Ipv4)
   return out
@@ -52,7 +52,7 @@ const checkStatic = (bridge: Bridge, subnet: Subnet.Cidr, address: Ipv4.Ipv4, ga
       return yield* new Errors.AddressOutsideSubnet({ address, device: bridge.device.name })
     }
     if (!Subnet.isHost(subnet, address)) return yield* new Errors.NetworkAddress({ address })
-    if (Option.contains(bridge.hostAddress, address)) {
+    if (bridge.hostAddresses.has(address)) {
       return yield* new Errors.AddressIsInterface({ address, device: bridge.device.name })
     }
     if (Option.contains(gateway, address)) return yield* new Errors.AddressIsGateway({ address })

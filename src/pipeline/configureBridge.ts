@@ -20,7 +20,9 @@ export interface Bridge {
   readonly wiring: Wiring
   /** The subnet the sandbox address comes from; None when no address can be configured. */
   readonly subnet: Option.Option<Subnet.Cidr>
-  /** The device's own address, which the sandbox must not take. */
+  /** The device's own addresses, which the sandbox must not take (it cannot hear them on ARP through a macvlan). */
+  readonly hostAddresses: ReadonlySet<Ipv4.Ipv4>
+  /** The first of them, the bridge's address firejail uses as the default gateway. */
   readonly hostAddress: Option.Option<Ipv4.Ipv4>
   readonly mtu: number
   readonly warnings: ReadonlyArray<string>
@@ -49,10 +51,16 @@ export const configureBridge = Effect.fn("configureBridge")(function*(
   const links = yield* Links
   const device = yield* links.readDevice(request.device)
   const warnings: Array<string> = []
-  if (Option.isSome(device.address) && device.address.value.prefix > 30) {
-    return yield* new Errors.SubnetTooSmall({ device: device.name, prefix: device.address.value.prefix })
+  const own = Option.fromNullable(device.addresses[0])
+  if (Option.isSome(own) && own.value.prefix > 30) {
+    return yield* new Errors.SubnetTooSmall({ device: device.name, prefix: own.value.prefix })
   }
-  const subnet = Option.isSome(device.address) ? device.address : yield* inferredSubnet(request, defaultGateway)
+  const wiring = wiringOf(device, request)
+  // a macvlan or ipvlan child cannot be larger than its parent; the kernel would only say EINVAL
+  if (wiring !== "veth" && request.mtu !== undefined && request.mtu > device.mtu) {
+    return yield* new Errors.MtuAboveParent({ mtu: request.mtu, device: device.name, parentMtu: device.mtu })
+  }
+  const subnet = Option.isSome(own) ? own : yield* inferredSubnet(request, defaultGateway)
   if (Option.isSome(subnet) && subnet.value.prefix > 30) {
     return yield* new Errors.SubnetTooSmall({ device: device.name, prefix: subnet.value.prefix })
   }
@@ -69,9 +77,10 @@ export const configureBridge = Effect.fn("configureBridge")(function*(
     slot,
     request,
     device,
-    wiring: wiringOf(device, request),
+    wiring,
     subnet: request.address._tag === "None" ? Option.none() : subnet,
-    hostAddress: Option.map(device.address, (c) => c.address),
+    hostAddresses: new Set(device.addresses.map((c) => c.address)),
+    hostAddress: Option.map(own, (c) => c.address),
     mtu: request.mtu ?? device.mtu,
     warnings
   } satisfies Bridge

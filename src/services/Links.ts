@@ -18,8 +18,8 @@ export interface Device {
   readonly kind: DeviceKind
   readonly mac: Mac
   readonly mtu: number
-  /** The first IPv4 address, as firejail reads it. */
-  readonly address: Option.Option<Cidr>
+  /** Every IPv4 address, in the kernel's order: the first gives the subnet, as firejail reads it. */
+  readonly addresses: ReadonlyArray<Cidr>
 }
 
 export interface VethPairSpec {

@@ -23,6 +23,8 @@ const ownersOn = (w: World, segment: string, self: SimLink): Map<Ipv4, Mac> => {
   const owners = new Map<Ipv4, Mac>()
   for (const l of w.links) {
     if (l.index === self.index || !l.up || l.kind === "loopback" || l.addresses.length === 0) continue
+    // a macvlan or ipvlan child never hears its own parent device, as on the kernel
+    if (l.index === self.parent) continue
     if (segmentOf(w, l) !== segment) continue
     for (const a of l.addresses) owners.set(a.address, l.mac)
   }

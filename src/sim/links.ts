@@ -41,7 +41,7 @@ export const makeLinks = (world: Ref.Ref<World>): LinksService => ({
             kind: link.kind === "bridge" ? "bridge" : link.kind === "wireless" ? "wireless" : "ethernet",
             mac: link.mac,
             mtu: link.mtu,
-            address: Option.fromNullable(link.addresses[0])
+            addresses: link.addresses
           })
       })),
 

@@ -97,6 +97,8 @@ export interface DeviceSpec {
   readonly kind?: "bridge" | "ethernet" | "wireless" | "dummy"
   /** e.g. "10.10.20.1/24"; omitted for a device without IPv4. */
   readonly address?: string
+  /** Further addresses on the same device. */
+  readonly secondary?: ReadonlyArray<string>
   readonly mtu?: number
 }
 
@@ -143,7 +145,7 @@ export const makeWorld = (spec: WorldSpec = {}): World => {
       mac: macFor(index),
       mtu: device.mtu ?? 1500,
       up: true,
-      addresses: device.address ? [parseCidr(device.address)] : []
+      addresses: [...(device.address ? [device.address] : []), ...(device.secondary ?? [])].map(parseCidr)
     })
   }
   return {

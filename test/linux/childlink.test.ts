@@ -12,7 +12,7 @@
  * is deleted with the test's scope, also when it fails.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
-import { existsSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -99,7 +99,7 @@ const resolvedFrom = (namespace: string, address: string): string | undefined =>
   execFileSync("ip", ["-n", namespace, "neigh", "flush", "all"], { stdio: "pipe" })
   const attempt = spawnSync(
     "ip",
-    ["netns", "exec", namespace, "timeout", "0.5", "bash", "-c", `exec 3<>/dev/tcp/${address}/9`],
+    ["netns", "exec", namespace, "timeout", "0.3", "bash", "-c", `exec 3<>/dev/tcp/${address}/9`],
     { encoding: "utf8" }
   )
   if (!/Connection refused/.test(attempt.stderr) && attempt.status !== 0) return undefined
@@ -509,6 +509,9 @@ describeKernel("--net=<ethernet device> on the kernel", () => {
         expect(isRunning(pid)).toBe(true)
         expect(resolvedFrom(s.peers[0]!, address)).toBe(row[1])
 
+        // a killed netjail cannot release its lease; the next start would prune it, we remove ours now
+        const segmentDirectory = join(RUN_DIRECTORY, "leases", `${statSync(s.lab.path).ino}-eth1`)
+        yield* Effect.addFinalizer(() => Effect.sync(() => removeLeasesOf(segmentDirectory, child.pid!)))
         // by pid, the child we started: `ip netns exec` execs node, so it is netjail itself
         child.kill("SIGKILL")
         const killedAt = Date.now()
@@ -658,7 +661,27 @@ describeKernel("--net=<ethernet device> on the kernel", () => {
   })
 })
 
-// ---- the CLI's output, as it comes ----------------------------------------------------------
+// ---- the CLI ------------------------------------------------------------------------------
+
+/** The CLI's lock and lease registry. */
+const RUN_DIRECTORY = "/run/netjail"
+
+/** Removes the leases a given netjail process holds in one segment's directory, and the directory once empty. */
+const removeLeasesOf = (directory: string, pid: number): void => {
+  for (const name of existsSync(directory) ? readdirSync(directory) : []) {
+    try {
+      const lease = JSON.parse(readFileSync(join(directory, name), "utf8"))
+      if (lease?.owner?.pid === pid) rmSync(join(directory, name), { force: true })
+    } catch {
+      // not a lease of ours, or gone meanwhile
+    }
+  }
+  try {
+    rmdirSync(directory)
+  } catch {
+    // not empty: other leases live there
+  }
+}
 
 interface Collected {
   stdout: string

@@ -48,7 +48,10 @@ afterEach(() => {
 
 const lab = (): Lab => {
   const l = newLab()
-  cleanups.push(() => l.delete())
+  cleanups.push(() => {
+    runsIn.delete(l.name)
+    l.delete()
+  })
   return l
 }
 
@@ -93,6 +96,8 @@ const waitUntil = async (condition: () => boolean, millis: number, what: string)
 }
 
 interface Outcome {
+  /** netjail's pid. */
+  readonly pid: number
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
   readonly stdout: string
@@ -116,7 +121,7 @@ class Run {
         // What was written just before the exit is still in the pipes; a command
         // that outlived netjail (the bug the SIGKILL test looks for) would hold them open.
         void Promise.race([drained, delay(1000)]).then(() =>
-          resolve({ code, signal, stdout: this.stdout, stderr: this.stderr })
+          resolve({ pid: child.pid!, code, signal, stdout: this.stdout, stderr: this.stderr })
         )
       })
     )
@@ -145,12 +150,18 @@ class Run {
   }
 }
 
+/** Every netjail started in a lab, by the lab's name, for the leftover checks. */
+const runsIn = new Map<string, Array<Run>>()
+
 /** netjail inside the lab namespace; `ip netns exec` execs node, so the child's pid is netjail's. */
-const start = (l: Lab, args: ReadonlyArray<string>, stdin: "ignore" | "pipe" = "ignore"): Run =>
-  new Run(spawn("ip", ["netns", "exec", l.name, process.execPath, NETJAIL, ...args], {
+const start = (l: Lab, args: ReadonlyArray<string>, stdin: "ignore" | "pipe" = "ignore"): Run => {
+  const run = new Run(spawn("ip", ["netns", "exec", l.name, process.execPath, NETJAIL, ...args], {
     cwd: ROOT,
     stdio: [stdin, "pipe", "pipe"]
   }))
+  runsIn.set(l.name, [...(runsIn.get(l.name) ?? []), run])
+  return run
+}
 
 const netjail = (l: Lab, args: ReadonlyArray<string>) => start(l, args).finished()
 
@@ -231,14 +242,47 @@ const namespaceHolders = (id: string): Array<string> => {
   return holders
 }
 
-/** Whether the process holds a flock on the host lock file, by /proc/locks ("1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> ..."). */
-const holdsLock = (pid: number): boolean => {
-  const inode = statSync(LOCK, { throwIfNoEntry: false })?.ino
-  if (inode === undefined) return false
-  return readFileSync("/proc/locks", "utf8").split("\n").some((line) => {
-    const fields = line.trim().split(/\s+/)
-    return fields[1] === "FLOCK" && fields[4] === String(pid) && fields[5]?.endsWith(`:${inode}`) === true
-  })
+/**
+ * Whether the process has an AF_PACKET socket open, which netjail has only
+ * while it talks ARP: during setup, that is probing. By its fds and the
+ * packet sockets of its namespace (/proc/<pid>/net/packet, Inode is column 9).
+ */
+const probing = (pid: number): boolean => {
+  try {
+    const [, ...rows] = readFileSync(`/proc/${pid}/net/packet`, "utf8").trim().split("\n")
+    const sockets = new Set(rows.map((row) => `socket:[${row.trim().split(/\s+/)[8]}]`))
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return sockets.has(readlinkSync(`/proc/${pid}/fd/${fd}`))
+      } catch {
+        return false
+      }
+    })
+  } catch {
+    return false // gone
+  }
+}
+
+const LEASES = "/run/netjail/leases"
+
+/** Files of the lease registry (/run/netjail/leases/<segment>/<address>) that name this netjail as their owner. */
+const leasesOf = (pid: number): Array<string> => {
+  const owner = new RegExp(`"pid":\\s*${pid}\\b`)
+  const found: Array<string> = []
+  const walk = (path: string): void => {
+    const stat = statSync(path, { throwIfNoEntry: false })
+    if (stat?.isDirectory()) {
+      for (const entry of readdirSync(path)) walk(join(path, entry))
+    } else if (stat?.isFile()) {
+      try {
+        if (owner.test(readFileSync(path, "utf8"))) found.push(path)
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+  walk(LEASES)
+  return found
 }
 
 interface Baseline {
@@ -254,6 +298,8 @@ const baseline = (l: Lab): Baseline => ({ lab: l, links: l.linkNames(), namespac
 const othersNamespace = (name: string, l: Lab) => /^nj[a-z]-/.test(name) && !name.startsWith(l.name)
 
 interface Leftovers {
+  /** netjail runs that were SIGKILLed: their leases stay until the next start prunes them. */
+  readonly crashed?: ReadonlyArray<number>
   /** The sandboxed command's pids. */
   readonly pids?: ReadonlyArray<number>
   /** The sandbox's namespace, `net:[inode]`, as the command read it. */
@@ -265,9 +311,12 @@ interface Leftovers {
 /**
  * Nothing left: the lab's links are back to the baseline, no named namespace
  * appeared, nothing holds the sandbox's namespace, the command's processes
- * are gone and the lock is free.
+ * are gone, netjail left no lease in the registry, and the lock is free.
  */
-const expectNothingLeft = async (b: Baseline, { namespace, pids = [], settle = 0 }: Leftovers = {}): Promise<void> => {
+const expectNothingLeft = async (
+  b: Baseline,
+  { crashed = [], namespace, pids = [], settle = 0 }: Leftovers = {}
+): Promise<void> => {
   await eventually(() => expect(b.lab.linkNames()).toEqual(b.links), settle)
   await eventually(() => {
     for (const pid of pids) expect(isRunning(pid), `command pid ${pid} still runs`).toBe(false)
@@ -275,6 +324,9 @@ const expectNothingLeft = async (b: Baseline, { namespace, pids = [], settle = 0
   if (namespace !== undefined) await eventually(() => expect(namespaceHolders(namespace)).toEqual([]), Math.max(settle, 1000))
   const appeared = [...namespaceNames()].filter((n) => !b.namespaces.has(n) && !othersNamespace(n, b.lab))
   expect(appeared).toEqual([])
+  for (const run of runsIn.get(b.lab.name) ?? []) {
+    if (run.exited && !crashed.includes(run.pid)) expect(leasesOf(run.pid), `leases of netjail ${run.pid}`).toEqual([])
+  }
   // another netjail on this host could hold it for a moment; ours must not hold it at all
   await eventually(() => expect(lockFree(), `${LOCK} is still locked`).toBe(true), 1000)
 }
@@ -570,7 +622,11 @@ describeKernel("netjail CLI on the kernel", () => {
       const r = await run.finished()
       expect(r.signal).toBe("SIGKILL")
       // netjail could not clean up: the kernel reclaims the veth with the namespace, asynchronously
-      await expectNothingLeft(before, { pids: [pid], namespace, settle: 3000 })
+      await expectNothingLeft(before, { pids: [pid], namespace, settle: 3000, crashed: [run.pid] })
+      // and the next start removes the dead one's lease, if it left one
+      expect((await netjail(l, ["--net=br0", FAST, "--quiet", "--", "true"])).code).toBe(0)
+      expect(leasesOf(run.pid)).toEqual([])
+      await expectNothingLeft(before)
     })
 
     it.each([["SIGINT", 130], ["SIGTERM", 143]] as const)(
@@ -580,8 +636,7 @@ describeKernel("netjail CLI on the kernel", () => {
         const before = baseline(l)
         // 2 probes of 3 s: the first batch alone would take 6 s
         const run = start(l, ["--net=br0", "--arp-timeout=3000", "--", ...PID_THEN_SLEEP])
-        // netjail takes the host lock before it probes, so holding it means setup is under way
-        await waitUntil(() => holdsLock(run.pid) || run.exited, 30_000, "netjail to take the host lock")
+        await waitUntil(() => probing(run.pid) || run.exited, 30_000, "netjail to probe")
         await delay(300)
         const sent = Date.now()
         process.kill(run.pid, signal)

@@ -86,12 +86,12 @@ describeKernel("Links on the Linux kernel", () => {
         const [oracle] = lab.json("link", "show", "v0")
         expect(device).toMatchObject({ name: "v0", index: oracle.ifindex, kind: "ethernet", mtu: 1400 })
         expect(device.mac).toBe(oracle.address)
-        expect(device.address).toEqual(Option.none())
-        // The primary address is the first one, as firejail reads it.
+        expect(device.addresses).toEqual([])
+        // All of them, the primary first, as firejail reads it.
         lab.ip("addr", "add", "192.168.77.9/25", "dev", "v0")
         lab.ip("addr", "add", "192.168.77.10/25", "dev", "v0")
         const addressed = yield* links.readDevice("v0")
-        expect(addressed.address).toEqual(Option.some(cidr("192.168.77.9/25")))
+        expect(addressed.addresses).toEqual([cidr("192.168.77.9/25"), cidr("192.168.77.10/25")])
       })
     )
 

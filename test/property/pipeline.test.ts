@@ -176,6 +176,9 @@ describe("device checks", () => {
       yield* failsWith(lab, { interfaces: [{ device: "br0", address: { _tag: "Static", address: "10.10.20.2" } }] }, "AddressInUse", "IP address 10.10.20.2 is already in use")
       yield* failsWith(lab, { interfaces: [{ device: "br0" }], defaultGateway: "10.110.210.2" }, "GatewayOutOfRange", "default gateway 10.110.210.2 is not in the range of any network")
       yield* failsWith(lab, { interfaces: [{ device: "br0", iprange: { start: "10.10.30.2", end: "10.10.30.9" } }] }, "IpRangeOutsideSubnet", "IP range addresses not in network range")
+      const twoAddresses = { devices: [{ name: "eth1", kind: "ethernet" as const, address: "198.18.0.10/24", secondary: ["198.18.0.20/24"] }] }
+      yield* failsWith(twoAddresses, { interfaces: [{ device: "eth1", address: { _tag: "Static", address: "198.18.0.20" } }] }, "AddressIsInterface", "198.18.0.20 is interface eth1 address")
+      yield* failsWith(lab, { interfaces: [{ device: "eth1", mtu: 9000 }] }, "MtuAboveParent", "invalid mtu value: 9000 is above eth1's MTU 1500")
       yield* failsWith({ ...lab, ipvlanSupported: false }, { interfaces: [{ device: "eth1", ipvlan: true }] }, "IpvlanUnsupported", "ipvlan")
     }))
 
