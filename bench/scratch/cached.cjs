@@ -7,4 +7,4 @@ const script = new vm.Script(Module.wrap(source), { filename: file, cachedData }
 const fn = script.runInThisContext()
 const m = { exports: {} }
 fn.call(m.exports, m.exports, Module.createRequire(file), m, file, __dirname)
-if (cachedData === undefined || script.cachedDataRejected) process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()))
+if (cachedData === undefined || script.cachedDataRejected) setImmediate(() => fs.writeFileSync(cacheFile, script.createCachedData()))

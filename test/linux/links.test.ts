@@ -73,7 +73,7 @@ describeKernel("Links on the Linux kernel", () => {
           kind: "bridge",
           mac: "02:00:00:00:00:01",
           mtu: oracle.mtu,
-          address: Option.some(cidr("10.10.20.1/24"))
+          addresses: [cidr("10.10.20.1/24")]
         })
       })
     )
