@@ -69,6 +69,14 @@ interface FirejailReport {
   readonly initializedMillis: number | undefined
 }
 
+/**
+ * Untimed pause before each run: firejail leaves its namespace (and with it its
+ * veth and the sandbox address) for the kernel to tear down after it exits, and
+ * a run started at once can find the address still answering (measured: 2 of 12
+ * back-to-back `firejail --ip=X` runs failed with "IP address X is already in use").
+ */
+const SETTLE_MILLIS = 250
+
 const ipv4 = /^198\.18\.0\.(\d{1,3})$/
 
 /** In the lab's /24, not the bridge, not a peer, and the requested one when static. */
@@ -130,7 +138,7 @@ export const bridged = (root: string, lab: Lab, rounds: number, firejail: Fireja
           check: checkFirejail(wanted)
         },
         rounds,
-        unavailable
+        { peerUnavailable: unavailable, settleMillis: SETTLE_MILLIS }
       )
     }
     const auto = yield* variant(false)
@@ -165,7 +173,9 @@ export const bridged = (root: string, lab: Lab, rounds: number, firejail: Fireja
       "",
       `Both run as \`ip netns exec ${lab.name} …\` on br0 (${BRIDGE_ADDRESS}/24, peers ${PEER_ADDRESSES.join(", ")}),` +
       " with the same probe policy: 2 probes × 500 ms per candidate (both defaults). Each run is checked: exit 0," +
-      " and the address it reports is in 198.18.0.0/24, not the bridge's, not a peer's (and the static one when given).",
+      " and the address it reports is in 198.18.0.0/24, not the bridge's, not a peer's (and the static one when given)." +
+      ` Every run is preceded by an untimed ${SETTLE_MILLIS} ms pause: firejail's namespace, veth and address die` +
+      " asynchronously after it exits, and a run started at once can find that address still answering.",
       ...(firejail.installed ? [] : ["", `**firejail is not available:** ${firejail.reason}.`]),
       "",
       table([...comparisonRows("auto address", auto), ...comparisonRows(`--ip=${STATIC_ADDRESS}`, fixed)]),

@@ -31,7 +31,7 @@ export interface Comparison<N, P> {
   readonly peer: Outcome<P>
 }
 
-const runOnce = <Extra>(contender: Contender<Extra>) =>
+const runChecked = <Extra>(contender: Contender<Extra>) =>
   Effect.gen(function*() {
     const line = commandLine(contender.command, contender.args)
     const finished = yield* Effect.flatMap(timedRun(contender.command, contender.args), (f) => expectSuccess(line, f))
@@ -49,8 +49,8 @@ const outcome = <Extra>(contender: Contender<Extra>, unavailable?: string): Outc
   ...(unavailable === undefined ? {} : { unavailable })
 })
 
-const record = <Extra>(contender: Contender<Extra>, into: Outcome<Extra>) =>
-  runOnce(contender).pipe(
+const recordRun = <Extra>(contender: Contender<Extra>, into: Outcome<Extra>) =>
+  runChecked(contender).pipe(
     Effect.match({
       onFailure: (error) => void into.failures.push(error.reason),
       onSuccess: ({ extra, millis }) => {
@@ -68,12 +68,19 @@ export const compare = <N, P>(
   netjail: Contender<N>,
   peer: Contender<P>,
   rounds: number,
-  peerUnavailable?: string
+  options: {
+    readonly peerUnavailable?: string | undefined
+    /** An untimed pause before every run, so what the previous run left to die asynchronously is gone. */
+    readonly settleMillis?: number
+  } = {}
 ): Effect.Effect<Comparison<N, P>> =>
   Effect.gen(function*() {
+    const settle = Effect.sleep(`${options.settleMillis ?? 0} millis`)
+    const record = <Extra>(contender: Contender<Extra>, into: Outcome<Extra>) => Effect.zipRight(settle, recordRun(contender, into))
+    const runOnce = <Extra>(contender: Contender<Extra>) => Effect.zipRight(settle, runChecked(contender))
     const ours = outcome(netjail)
     yield* runOnce(netjail).pipe(Effect.catchAll((error) => Effect.sync(() => ours.failures.push(`warm-up: ${error.reason}`))))
-    let theirsUnavailable = peerUnavailable
+    let theirsUnavailable = options.peerUnavailable
     if (theirsUnavailable === undefined) {
       const warm = yield* Effect.either(runOnce(peer))
       if (Either.isLeft(warm)) theirsUnavailable = `refused to run here: ${warm.left.reason}`

@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { layerLinux, makeConfig, Sandbox, Subnet } from "../src/index.js"
 import { bridgePorts, BRIDGE, type Lab, STATIC_ADDRESS } from "./lab.js"
-import { markdownTable, summarize, summaryCells } from "./stats.js"
+import { formatMillis, markdownTable, summarize, summaryCells } from "./stats.js"
 
 const PROBE_WINDOW_MILLIS = 1
 
@@ -116,7 +116,7 @@ export const inProcessSetup = (lab: Lab, rounds: number) =>
     const row = (label: string, pick: (r: Round) => number) => [
       label,
       ...summaryCells(summarize(warm.map(pick))),
-      (Math.round(pick(cold) * 100) / 100).toFixed(2) + " ms"
+      formatMillis(pick(cold))
     ]
     const phasesTable = markdownTable(["", "median", "min", "max", "first run (cold)"], [
       ...phaseNames.map((phase) => row(`phase: ${phase}`, (r) => phaseOf(r, phase))),

@@ -35,6 +35,8 @@ const warningsOnStderr = (quiet: boolean) =>
   )
 
 const main = () => {
+  // a reader that went away (a closed pipe) must not crash netjail before it cleans up
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {})
   const parsed = parseArgv(process.argv.slice(2))
   if (Either.isLeft(parsed)) return fail(parsed.left.message, exitCodeFor(parsed.left))
   const argv = parsed.right

@@ -181,7 +181,7 @@ export const makeArp = (options: { readonly hostNamespace?: string }): ArpServic
   const socketOn = (endpoint: ArpEndpoint) =>
     Effect.acquireRelease(
       attempt(`ARP socket on ${endpoint.device}`, () => openSocket(endpoint, options.hostNamespace)),
-      (socket) => Effect.sync(() => libc.close(socket.fd))
+      (socket) => Effect.sync(() => libc.closeInBackground(socket.fd))
     )
 
   return {

@@ -3,7 +3,7 @@
  * and the sandboxed command forked inside it through setpriv, which ties its life to ours.
  */
 import { type ChildProcess, spawn as spawnChild } from "node:child_process"
-import { readlinkSync, statSync } from "node:fs"
+import { readdirSync, readlinkSync, statSync } from "node:fs"
 import { constants as osConstants } from "node:os"
 import { delimiter, join, resolve } from "node:path"
 import { Deferred, Duration, Effect, Either, Exit, Option } from "effect"
@@ -18,6 +18,25 @@ import { unshareNamespace, withNamespaceFd } from "./netnsWindow.js"
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /** How long a command gets to exit after SIGTERM when the scope closes, before SIGKILL. */
 const TERMINATION_GRACE = Duration.seconds(2)
+
+/** Every process whose network namespace is this one: only a sandbox's own processes can be in it. */
+const processesIn = (id: string): Array<number> =>
+  readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    if (pid === process.pid) return false
+    try {
+      return readlinkSync(`/proc/${pid}/ns/net`) === id
+    } catch {
+      return false // gone meanwhile, or a kernel thread
+    }
+  })
+
+const killQuietly = (pid: number) => {
+  try {
+    process.kill(pid, "SIGKILL")
+  } catch {
+    // gone already
+  }
+}
 
 /** `net:[4026532297]` names the namespace for as long as it lives; the id carries the inode. */
 const namespaceId = (fd: number): string => {
@@ -128,6 +147,9 @@ export const makeNamespaces = (_options: { readonly hostNamespace?: string }): N
       Effect.sync(() => {
         const fd = namespaceFd(namespace)
         unregister(namespace)
+        // What the command left running in the background would keep the namespace
+        // (and a veth) alive: the sandbox ends with its command, as in firejail's PID namespace.
+        for (const pid of processesIn(namespace.id)) killQuietly(pid)
         // The kernel destroys the namespace, and the links inside, with its last reference.
         libc.close(fd)
       })

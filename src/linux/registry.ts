@@ -86,11 +86,13 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
     return temporary
   }
 
-  const readEntry = (path: string): Either.Either<Lease, string> => {
+  /** A lease, the reason it is unreadable, or undefined when it vanished meanwhile (released without the lock). */
+  const readEntry = (path: string): Either.Either<Lease, string> | undefined => {
     let text: string
     try {
       text = readFileSync(path, "utf8")
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
       return Either.left(String((error as Error).message))
     }
     return Either.mapLeft(decode(text), (e) => ParseResult.TreeFormatter.formatErrorSync(e).split("\n")[0] ?? "invalid")
@@ -108,7 +110,9 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
           strays.push(path)
           continue
         }
-        Either.match(readEntry(path), {
+        const entry = readEntry(path)
+        if (entry === undefined) continue
+        Either.match(entry, {
           onLeft: (reason) => broken.push({ path, reason }),
           onRight: (lease) => leases.push({ path, lease })
         })
@@ -155,7 +159,8 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
         const held = new Map<Ipv4.Ipv4, Lease["state"]>()
         for (const name of listDirectory(join(root, segment))) {
           if (name.startsWith(".")) continue
-          Either.map(readEntry(join(root, segment, name)), (lease) => held.set(lease.address, lease.state))
+          const entry = readEntry(join(root, segment, name))
+          if (entry !== undefined) Either.map(entry, (lease) => held.set(lease.address, lease.state))
         }
         return held
       }),
@@ -181,7 +186,8 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
           Effect.sync(() => {
             const path = entryPath(segment, address)
             // only our own: after a prune, the entry may belong to another start now
-            if (Either.getOrUndefined(Either.map(readEntry(path), ours))) tryUnlink(path)
+            const entry = readEntry(path)
+            if (entry !== undefined && Either.getOrUndefined(Either.map(entry, ours))) tryUnlink(path)
           })
       ),
 
