@@ -39,7 +39,8 @@ export const runInSandbox = (invocation: Invocation) =>
     const sandbox = yield* Sandbox.run(invocation.sandbox)
     const readyIn = (yield* Clock.currentTimeMillis) - start
     // reported before the command starts, as firejail does, so it never lands amid the command's output
-    if (invocation.output === "table") yield* stderr(humanSummary(sandbox))
+    // firejail prints nothing for --net=none: there is nothing to report
+    if (invocation.output === "table" && sandbox.interfaces.length > 0) yield* stderr(humanSummary(sandbox))
     if (invocation.output === "json") {
       yield* stderr(jsonSummary(sandbox, { command: invocation.command, readyMillis: readyIn }))
     }
