@@ -107,3 +107,16 @@ describe("unknown options", () => {
     expect(error.message).toBe("--bogus: unknown option (see netjail --help)")
   })
 })
+
+import { callerIds } from "../../src/cli/run.js"
+
+describe("under sudo", () => {
+  it("the command runs as the calling user unless --as-root", () => {
+    const env = { SUDO_UID: "1000", SUDO_GID: "1001" }
+    const asRoot = process.getuid?.() === 0
+    expect(callerIds(false, env)).toEqual(asRoot ? { uid: 1000, gid: 1001 } : {})
+    expect(callerIds(true, env)).toEqual({})
+    expect(callerIds(false, {})).toEqual({})
+    expect(callerIds(false, { SUDO_UID: "x", SUDO_GID: "1" })).toEqual({})
+  })
+})
