@@ -27,7 +27,7 @@ const RESEND_INTERVAL_MILLIS = 200
 /** Frames read in one go before yielding to the loop, so a flooding neighbour cannot starve it. */
 const DRAIN_BATCH = 256
 
-const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+export const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
 const ZERO_MAC = new Uint8Array(6)
 const UNSPECIFIED = 0 as Ipv4.Ipv4
 
@@ -48,7 +48,7 @@ interface ArpFrame {
 }
 
 /** struct sockaddr_ll: family (host order), protocol (network order), ifindex, hatype, pkttype, halen, addr[8]. */
-const sockaddrLl = (ifindex: number, address: Uint8Array = ZERO_MAC): Uint8Array => {
+export const sockaddrLl = (ifindex: number, address: Uint8Array = ZERO_MAC): Uint8Array => {
   const bytes = new Uint8Array(SOCKADDR_LL_LENGTH)
   const view = new DataView(bytes.buffer)
   view.setUint16(0, libc.AF_PACKET, true)

@@ -7,7 +7,7 @@ import { Clock, Duration, Effect, Fiber, Option } from "effect"
 import * as Ipv4 from "../../src/domain/Ipv4.js"
 import * as libc from "../../src/linux/libc.js"
 import { withNamespacePath } from "../../src/linux/netnsWindow.js"
-import { makeArp } from "../../src/linux/arp.js"
+import { BROADCAST, makeArp, sockaddrLl } from "../../src/linux/arp.js"
 import { describeKernel, type Lab, lab } from "./lab.js"
 
 const ip = (text: string) => Option.getOrThrow(Ipv4.parse(text))
@@ -41,13 +41,7 @@ const broadcastFrames = (path: string, device: string, frames: ReadonlyArray<Uin
     ifindex: libc.ifNametoindex(device)
   }))
   try {
-    const to = new Uint8Array(20)
-    const view = new DataView(to.buffer)
-    view.setUint16(0, libc.AF_PACKET, true)
-    view.setUint16(2, 0x0806, false)
-    view.setInt32(4, ifindex, true)
-    to[11] = 6
-    to.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 12)
+    const to = sockaddrLl(ifindex, BROADCAST)
     for (let i = 0; i < times; i++) for (const frame of frames) libc.sendto(fd, frame, to)
   } finally {
     libc.close(fd)

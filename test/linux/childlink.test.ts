@@ -30,7 +30,7 @@ import {
 } from "netjail"
 import { isClean, layerSim, leftovers, SimWorld, type WorldSpec } from "netjail/testing"
 import { failure, failureTag, settle } from "../property/clock.js"
-import { isRunning, killIfRunning } from "./fixtures/processes.js"
+import { isRunning, killIfRunning, namespaceHolders } from "./fixtures/processes.js"
 import { describeKernel, kernelUnavailable, type Lab, lab, newLab } from "./lab.js"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -161,28 +161,6 @@ const ownNamespaces = () => ({
   threads: [...new Set(readdirSync("/proc/self/task").map((t) => readlink(`/proc/self/task/${t}/ns/net`)))].sort()
 })
 
-/** Who still holds `net:[inode]`: a process inside it, an open fd, a bind mount under /run/netns. */
-const namespaceHolders = (id: string): Array<string> => {
-  const holders: Array<string> = []
-  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
-    if (readlink(`/proc/${pid}/ns/net`) === id) holders.push(`process ${pid}`)
-    let fds: Array<string> = []
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`)
-    } catch {
-      continue
-    }
-    for (const fd of fds) if (readlink(`/proc/${pid}/fd/${fd}`) === id) holders.push(`fd ${fd} of process ${pid}`)
-  }
-  for (const name of existsSync("/run/netns") ? readdirSync("/run/netns") : []) {
-    try {
-      if (`net:[${statSync(`/run/netns/${name}`).ino}]` === id) holders.push(`/run/netns/${name}`)
-    } catch {
-      // deleted meanwhile
-    }
-  }
-  return holders
-}
 
 /** Every file below a directory (none when it does not exist). */
 const filesUnder = (directory: string): Array<string> =>

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { isRunning } from "./fixtures/processes.js"
+import { isRunning, namespaceHolders } from "./fixtures/processes.js"
 import { describeKernel, type Lab, newLab } from "./lab.js"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -209,38 +209,6 @@ const lockFree = (): boolean => {
   }
 }
 
-/**
- * Who still holds the network namespace `net:[inode]`: a process inside it, an
- * open fd, or a bind mount under /run/netns. Empty once the kernel can free it.
- */
-const namespaceHolders = (id: string): Array<string> => {
-  const holders: Array<string> = []
-  const readlink = (path: string) => {
-    try {
-      return readlinkSync(path)
-    } catch {
-      return undefined // a process that ended meanwhile
-    }
-  }
-  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
-    if (readlink(`/proc/${pid}/ns/net`) === id) holders.push(`process ${pid}`)
-    let fds: Array<string> = []
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`)
-    } catch {
-      continue
-    }
-    for (const fd of fds) if (readlink(`/proc/${pid}/fd/${fd}`) === id) holders.push(`fd ${fd} of process ${pid}`)
-  }
-  for (const name of existsSync("/run/netns") ? readdirSync("/run/netns") : []) {
-    try {
-      if (`net:[${statSync(`/run/netns/${name}`).ino}]` === id) holders.push(`/run/netns/${name}`)
-    } catch {
-      // deleted meanwhile
-    }
-  }
-  return holders
-}
 
 /**
  * Whether the process has an AF_PACKET socket open, which netjail has only
