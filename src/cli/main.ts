@@ -23,14 +23,17 @@ const fail = (message: string, code: number): never => {
   process.exit(code)
 }
 
-/** netjail's own logs are warnings for the user: on stderr, never amid the command's stdout. */
-const warningsOnStderr = (quiet: boolean) =>
+/**
+ * netjail's own logs are warnings for the user: on stderr, never amid the
+ * command's stdout; with --json each is a JSON line of its own, like the summary.
+ */
+const warningsOnStderr = (output: "table" | "quiet" | "json") =>
   Logger.replace(
     Logger.defaultLogger,
     Logger.make(({ logLevel, message }) => {
-      if (quiet || logLevel._tag === "Debug" || logLevel._tag === "Trace" || logLevel._tag === "Info") return
+      if (output === "quiet" || logLevel._tag === "Debug" || logLevel._tag === "Trace" || logLevel._tag === "Info") return
       const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      process.stderr.write(`Warning: ${text}\n`)
+      process.stderr.write(output === "json" ? JSON.stringify({ warning: text }) + "\n" : `Warning: ${text}\n`)
     })
   )
 
@@ -60,7 +63,9 @@ const main = () => {
     { name: "netjail", version }
   )
   const program = cli(["node", "netjail", ...argv.cliArgs]).pipe(
-    Effect.provide(Layer.mergeAll(layerLinux(), NodeContext.layer, warningsOnStderr(argv.cliArgs.includes("--quiet"))))
+    Effect.provide(Layer.mergeAll(layerLinux(), NodeContext.layer, warningsOnStderr(
+      argv.cliArgs.includes("--json") ? "json" : argv.cliArgs.includes("--quiet") ? "quiet" : "table"
+    )))
   )
 
   let signalled: NodeJS.Signals | undefined

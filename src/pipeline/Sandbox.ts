@@ -71,7 +71,7 @@ const hostVethName = (bridge: Bridge) =>
     ? Effect.succeed(bridge.request.vethName)
     : Effect.map(Random.nextIntBetween(0, 36 ** 5), (n) => `veth${n.toString(36).padStart(5, "0")}${sandboxName(bridge.slot)}`)
 
-/** Reads the devices and chooses the addresses a bridge's sandbox end will get. */
+/** The addresses of the bridged interfaces, chosen from the host (macvlan/ipvlan ones are chosen from inside later). */
 const chooseAddresses = (bridges: ReadonlyArray<Bridge>, gateway: Option.Option<Ipv4>, allocation: Allocation) =>
   Effect.gen(function*() {
     const addresses: Array<Option.Option<Cidr>> = []
