@@ -777,17 +777,18 @@ describeKernel("netjail CLI on the kernel", () => {
 // ---- no kernel needed -------------------------------------------------------------------------
 
 /**
- * As an unprivileged user when we are root, so a regression that let one of
- * these through could never touch the host's network.
+ * In an empty network namespace of its own when we are root, so a regression
+ * that let one of these through could never touch the host's network. (Not as
+ * another user: the checkout may sit in a directory only root can enter.)
  */
-const unprivileged = (args: ReadonlyArray<string>) =>
-  new Run(spawn(
-    process.getuid?.() === 0 && existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : process.execPath,
-    process.getuid?.() === 0 && existsSync("/usr/bin/setpriv")
-      ? ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, NETJAIL, ...args]
-      : [NETJAIL, ...args],
+const unprivileged = (args: ReadonlyArray<string>) => {
+  const isolate = process.getuid?.() === 0 && existsSync("/usr/bin/unshare")
+  return new Run(spawn(
+    isolate ? "/usr/bin/unshare" : process.execPath,
+    isolate ? ["--net", "--", process.execPath, NETJAIL, ...args] : [NETJAIL, ...args],
     { cwd: "/", stdio: ["ignore", "pipe", "pipe"] }
   )).finished()
+}
 
 // eslint-disable-next-line no-control-regex
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "")
