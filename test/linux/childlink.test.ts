@@ -30,7 +30,7 @@ import {
 } from "netjail"
 import { isClean, layerSim, leftovers, SimWorld, type WorldSpec } from "netjail/testing"
 import { failure, failureTag, settle } from "../property/clock.js"
-import { isRunning, killIfRunning, namespaceHolders } from "./fixtures/processes.js"
+import { eventually, isRunning, killIfRunning, namespaceHolders, SETTLE_MILLIS } from "./fixtures/processes.js"
 import { describeKernel, kernelUnavailable, type Lab, lab, newLab } from "./lab.js"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -127,18 +127,6 @@ const ipvlanSupported = probeIpvlan()
 
 const delay = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
 
-/** Retries an assertion until it holds or the time is up, then throws its last failure. */
-const eventually = async (assertion: () => void, millis: number): Promise<void> => {
-  const deadline = Date.now() + millis
-  for (;;) {
-    try {
-      return assertion()
-    } catch (error) {
-      if (Date.now() >= deadline) throw error
-      await delay(20)
-    }
-  }
-}
 
 const readlink = (path: string): string | undefined => {
   try {
@@ -197,8 +185,8 @@ const expectNothingLeft = async (s: Segment, before: Baseline, traces?: Traces):
   expect(ownNamespaces()).toEqual(before.own)
   expect(foreignNamespaces()).toEqual(before.named)
   if (traces === undefined) return
-  await eventually(() => expect(isRunning(traces.pid), `command ${traces.pid} still runs`).toBe(false), 1000)
-  await eventually(() => expect(namespaceHolders(traces.namespace)).toEqual([]), 1000)
+  await eventually(() => expect(isRunning(traces.pid), `command ${traces.pid} still runs`).toBe(false), SETTLE_MILLIS)
+  await eventually(() => expect(namespaceHolders(traces.namespace)).toEqual([]), SETTLE_MILLIS)
   if (Option.isSome(traces.address)) {
     const address = traces.address.value
     await eventually(() => expect(resolvedFrom(s.peers[0]!, address), `${address} still answers`).toBeUndefined(), 3000)
@@ -493,8 +481,8 @@ describeKernel("--net=<ethernet device> on the kernel", () => {
         // by pid, the child we started: `ip netns exec` execs node, so it is netjail itself
         child.kill("SIGKILL")
         const killedAt = Date.now()
-        yield* Effect.promise(() => eventually(() => expect(isRunning(pid), "the sandboxed sleep").toBe(false), 1000))
-        yield* Effect.promise(() => eventually(() => expect(namespaceHolders(namespace!)).toEqual([]), 1000))
+        yield* Effect.promise(() => eventually(() => expect(isRunning(pid), "the sandboxed sleep").toBe(false), SETTLE_MILLIS))
+        yield* Effect.promise(() => eventually(() => expect(namespaceHolders(namespace!)).toEqual([]), SETTLE_MILLIS))
         const gone = Date.now() - killedAt
         expect(gone).toBeLessThan(1500)
         yield* Effect.promise(() => expectNothingLeft(s, before, { pid, namespace: namespace!, address: Option.some(address) }))

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { isRunning, namespaceHolders } from "./fixtures/processes.js"
+import { eventually, isRunning, namespaceHolders, SETTLE_MILLIS } from "./fixtures/processes.js"
 import { describeKernel, type Lab, newLab } from "./lab.js"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
@@ -74,18 +74,6 @@ const killCommand = (pid: number, program: string) => {
 
 const delay = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
 
-/** Retries an assertion until it holds or the time is up, then throws its last failure. */
-const eventually = async (assertion: () => void, millis: number): Promise<void> => {
-  const deadline = Date.now() + millis
-  while (true) {
-    try {
-      return assertion()
-    } catch (error) {
-      if (Date.now() >= deadline) throw error
-      await delay(20)
-    }
-  }
-}
 
 const waitUntil = async (condition: () => boolean, millis: number, what: string): Promise<void> => {
   const deadline = Date.now() + millis
@@ -288,15 +276,15 @@ const expectNothingLeft = async (
   await eventually(() => expect(b.lab.linkNames()).toEqual(b.links), settle)
   await eventually(() => {
     for (const pid of pids) expect(isRunning(pid), `command pid ${pid} still runs`).toBe(false)
-  }, Math.max(settle, 1000))
-  if (namespace !== undefined) await eventually(() => expect(namespaceHolders(namespace)).toEqual([]), Math.max(settle, 1000))
+  }, Math.max(settle, SETTLE_MILLIS))
+  if (namespace !== undefined) await eventually(() => expect(namespaceHolders(namespace)).toEqual([]), Math.max(settle, SETTLE_MILLIS))
   const appeared = [...namespaceNames()].filter((n) => !b.namespaces.has(n) && !othersNamespace(n, b.lab))
   expect(appeared).toEqual([])
   for (const run of runsIn.get(b.lab.name) ?? []) {
     if (run.exited && !crashed.includes(run.pid)) expect(leasesOf(run.pid), `leases of netjail ${run.pid}`).toEqual([])
   }
   // another netjail on this host could hold it for a moment; ours must not hold it at all
-  await eventually(() => expect(lockFree(), `${LOCK} is still locked`).toBe(true), 1000)
+  await eventually(() => expect(lockFree(), `${LOCK} is still locked`).toBe(true), SETTLE_MILLIS)
 }
 
 // ---- the labs -----------------------------------------------------------------------------
