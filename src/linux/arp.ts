@@ -206,14 +206,15 @@ export const makeArp = (options: { readonly hostNamespace?: string }): ArpServic
             if (frame.spa === UNSPECIFIED && wanted.has(frame.tpa)) claim(frame.tpa, { mac: frame.sha, by: "probe" })
             else if (wanted.has(frame.spa)) claim(frame.spa, { mac: frame.sha, by: "reply" })
           }
-          return false
+          // once every target is claimed no later frame can free one: the window may end early
+          return claims.size === wanted.size
         }
         const windowMillis = Duration.toMillis(window)
         for (let round = 1; round <= probes; round++) {
           const start = yield* Clock.currentTimeMillis
           const open = targets.filter((target) => !claims.has(target))
           yield* sendAll(socket, open.map((t) => encodeArp(ARP_REQUEST, socket.mac, UNSPECIFIED, t)), context)
-          yield* readUntil(socket, start + windowMillis, onFrame, context)
+          if (yield* readUntil(socket, start + windowMillis, onFrame, context)) break
         }
         return claims
       })),

@@ -17,7 +17,11 @@ export interface ArpEndpoint {
 export interface ProbeRequest {
   readonly endpoint: ArpEndpoint
   readonly targets: ReadonlyArray<Ipv4>
-  /** Probes per target, one per window; every window is read to its end. */
+  /**
+   * Probes per target, one per window. Every window is read to its end, so a
+   * late reply is never missed, unless every target is already claimed: then
+   * nothing later can make one free, and the probe ends at once.
+   */
   readonly probes: number
   readonly window: Duration.Duration
 }

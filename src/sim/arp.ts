@@ -72,7 +72,8 @@ export const makeArp = (world: Ref.Ref<World>): ArpService => ({
             if (claims.has(target)) break
           }
         }
-        // every window is read to its end, whatever has answered already
+        // every window is read to its end while a target may still turn out free
+        if (claims.size === new Set(targets).size) break
         yield* Effect.sleep(window)
       }
       return claims as ReadonlyMap<Ipv4, Claim>
