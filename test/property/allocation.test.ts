@@ -129,6 +129,15 @@ describe("static addresses", () => {
 })
 
 describe("timing under TestClock", () => {
+  it.effect("a full subnet is refused without waiting out windows whose verdict is already in", () =>
+    Effect.gen(function*() {
+      const bridge = Subnet.make(Ipv4.fromOctets([10, 10, 20, 1]), 27)
+      const hosts = Arbitraries.hostAddresses(bridge).map((address) => ({ address, latency: 0, drops: 0, joinsAt: 0, probing: false }))
+      const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      expect(failureTag(yield* planFor({ bridge, hosts }))).toBe("NoFreeAddress")
+      expect((yield* Effect.clockWith((c) => c.currentTimeMillis)) - started).toBe(0)
+    }))
+
   it.effect("a probe lasts probes × --arp-timeout, every window read to its end", () =>
     Effect.gen(function*() {
       const world = layerSim({ devices: [{ name: "br0", address: "10.10.20.1/24" }] })
