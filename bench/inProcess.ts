@@ -1,5 +1,5 @@
 /**
- * Scenario 1: the in-process setup cost, as an embedder pays it. Sandbox.run on
+ * Section 10: the in-process setup cost, as an embedder pays it. Sandbox.run on
  * the Linux layer pointed at the lab (hostNamespace), br0 with a static address,
  * probing cut to one 1 ms window; then the scope close (teardown) on its own.
  * The layer's services are wrapped to time each call, so the phase totals can
@@ -15,7 +15,7 @@ import { formatMillis, markdownTable, summarize, summaryCells } from "./stats.js
 
 const PROBE_WINDOW_MILLIS = 1
 
-interface Call {
+export interface Call {
   readonly name: string
   /** Whether the call ran inside Sandbox.run or while its scope closed. */
   readonly stage: "run" | "teardown"
@@ -36,7 +36,7 @@ const now = () => performance.now()
  * returns an Effect, and each Effect-valued field, of every service in the
  * context, whatever services the layer provides today.
  */
-const timedContext = <R>(context: Context.Context<R>, calls: Array<Call>, stage: () => Call["stage"]): Context.Context<R> => {
+export const timedContext = <R>(context: Context.Context<R>, calls: Array<Call>, stage: () => Call["stage"]): Context.Context<R> => {
   const timed = (name: string, effect: Effect.Effect<unknown, unknown, unknown>) =>
     Effect.suspend(() => {
       const start = now()
@@ -136,7 +136,7 @@ export const inProcessSetup = (lab: Lab, rounds: number) =>
     )
 
     return [
-      `## 1. In-process setup: Sandbox.run on the Linux layer (${warm.length} runs after one cold run)`,
+      `## 10. In-process setup: Sandbox.run on the Linux layer (${warm.length} runs after one cold run)`,
       "",
       `layerLinux({ hostNamespace: "${lab.path}", runDirectory: <tmp> }), --net=${BRIDGE} --ip=${STATIC_ADDRESS},` +
       ` probes 1 × ${PROBE_WINDOW_MILLIS} ms, run directory (lock, leases) in a temporary directory.` +

@@ -78,11 +78,116 @@ export const createLab = (): Lab => {
   }
 }
 
-/** The names of br0's ports in the lab, from `ip -json` (the independent oracle). */
-export const bridgePorts = (lab: Lab): Array<string> =>
-  (JSON.parse(lab.ip("-json", "link", "show", "master", BRIDGE)) as Array<{ ifname: string }>)
+/** A command run inside the lab namespace: `ip netns exec <lab> …`. */
+export const inLab = (lab: Lab, command: ReadonlyArray<string>) => ({
+  command: "ip",
+  args: ["netns", "exec", lab.name, ...command]
+})
+
+/** The names of a bridge's ports in the lab (br0 by default), from `ip -json` (the independent oracle). */
+export const bridgePorts = (lab: Lab, bridge = BRIDGE): Array<string> =>
+  (JSON.parse(lab.ip("-json", "link", "show", "master", bridge)) as Array<{ ifname: string }>)
     .map((link) => link.ifname)
     .sort()
+
+// ---- further segments and crowds, for the scenarios that need them ---------------------
+
+/** Another bridge in the lab, with an explicit MAC (see createLab) and its address, e.g. 198.18.1.1/24. */
+export interface Segment {
+  readonly bridge: string
+  readonly cidr: string
+}
+
+export const addSegment = (lab: Lab, segment: Segment, mac: string): void => {
+  lab.ip("link", "add", segment.bridge, "address", mac, "type", "bridge")
+  lab.ip("link", "set", segment.bridge, "up")
+  lab.ip("addr", "add", segment.cidr, "dev", segment.bridge)
+}
+
+/** Deletes a segment's bridge; what netjail or firejail left on it goes with it. Never throws. */
+export const removeSegment = (lab: Lab, segment: Segment): void => {
+  try {
+    lab.ip("link", "del", segment.bridge)
+  } catch {
+    // the lab is gone already, or the bridge
+  }
+}
+
+/** A peer host that holds many addresses on its one interface: its kernel answers ARP for every one. */
+export interface Host {
+  readonly namespace: string
+  /** Its bridge port in the lab. */
+  readonly port: string
+  readonly addresses: ReadonlyArray<string>
+}
+
+/**
+ * A host in its own namespace `<lab>-<id>` (id: at most 13 characters, it also
+ * names the port `p<id>`), wired to `bridge`, holding `addresses` (a.b.c.d)
+ * with the given prefix, added in one `ip -batch`.
+ */
+export const addHost = (lab: Lab, bridge: string, id: string, addresses: ReadonlyArray<string>, prefix: number): Host => {
+  const namespace = `${lab.name}-${id}`
+  const port = `p${id}`
+  addNamespace(namespace)
+  lab.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+  lab.ip("link", "set", port, "master", bridge, "up")
+  ip("-n", namespace, "link", "set", "lo", "up")
+  ip("-n", namespace, "link", "set", "eth0", "up")
+  if (addresses.length > 0) {
+    execFileSync("ip", ["-n", namespace, "-batch", "-"], {
+      input: addresses.map((a) => `addr add ${a}/${prefix} dev eth0`).join("\n") + "\n",
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+  }
+  return { namespace, port, addresses }
+}
+
+/** Deletes a host's namespace (its veth pair goes with it). Never throws; returns why it could not. */
+export const removeHost = (host: Host): string | undefined => deleteNamespace(host.namespace)
+
+/** Waits (polling, up to `millis`) until the bridge has exactly these ports again; true if it does. */
+export const portsSettled = async (lab: Lab, bridge: string, expected: ReadonlyArray<string>, millis = 10_000): Promise<boolean> => {
+  const want = [...expected].sort().join(",")
+  const deadline = Date.now() + millis
+  for (;;) {
+    if (bridgePorts(lab, bridge).join(",") === want) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Deletes one namespace this process created (and forgets it). Never throws; returns why it could not. */
+export const deleteNamespace = (name: string): string | undefined => {
+  const at = created.indexOf(name)
+  if (at === -1) return `${name} was not created by this run`
+  if (!existsSync(`/run/netns/${name}`)) {
+    created.splice(at, 1)
+    return undefined
+  }
+  try {
+    ip("netns", "del", name)
+    created.splice(at, 1)
+    return undefined
+  } catch (error) {
+    return `${name}: ${String((error as { stderr?: string }).stderr ?? error).trim()}`
+  }
+}
+
+/**
+ * Registers a namespace the caller is about to create itself (say, with a
+ * timed `ip netns add`), so that the clean-up deletes it whatever happens next.
+ */
+export const rememberNamespace = (name: string): void => {
+  if (!name.startsWith(LAB_PREFIX)) throw new Error(`${name}: the bench only creates ${LAB_PREFIX}* namespaces`)
+  created.push(name)
+}
+
+/** Forgets a remembered namespace the caller has deleted itself. */
+export const forgetNamespace = (name: string): void => {
+  const at = created.indexOf(name)
+  if (at !== -1 && !existsSync(`/run/netns/${name}`)) created.splice(at, 1)
+}
 
 /**
  * Deletes every namespace this process created, newest first; never any other.
@@ -113,10 +218,19 @@ export const leftoverNamespaces = (): Array<string> =>
 export const LEASES = "/run/netjail/leases"
 
 /**
- * What the CLI runs left in netjail's lease registry for the lab's bridge
- * (read only: it is netjail's state, reported here, not cleaned).
+ * What the CLI runs left in netjail's lease registry for the lab's bridges
+ * (read only: it is netjail's state, reported here, not cleaned): per segment
+ * directory `<lab inode>-<bridge>`, its entries.
  */
-export const leftoverLeases = (inode: number): { readonly directory: string; readonly entries: Array<string> } | undefined => {
-  const directory = `${LEASES}/${inode}-${BRIDGE}`
-  return existsSync(directory) ? { directory, entries: readdirSync(directory) } : undefined
+export const leftoverLeases = (inode: number): Map<string, Array<string>> => {
+  const out = new Map<string, Array<string>>()
+  const segments = existsSync(LEASES) ? readdirSync(LEASES).filter((d) => d.startsWith(`${inode}-`)) : []
+  for (const segment of segments) {
+    try {
+      out.set(`${LEASES}/${segment}`, readdirSync(`${LEASES}/${segment}`))
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out
 }

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process"
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { cpus, loadavg, release, machine as architecture } from "node:os"
 import { join } from "node:path"
+import type { Cni } from "./cni.js"
 
 export const FIREJAIL_INSTALL = "apt-get update && apt-get install -y firejail"
 
@@ -50,11 +51,31 @@ export const netjailVersion = (root: string): string =>
 
 export const loadAverage = (): string => loadavg().map((l) => l.toFixed(2)).join(" ")
 
-export const describeMachine = (root: string, firejail: Firejail): Array<[string, string]> => [
+const memoryTotal = (): string => {
+  try {
+    const kib = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1])
+    return `${(kib / 1024 / 1024).toFixed(1)} GiB`
+  } catch {
+    return "unknown"
+  }
+}
+
+const osName = (): string => {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "unknown"
+  } catch {
+    return "unknown"
+  }
+}
+
+export const describeMachine = (root: string, firejail: Firejail, cni: Cni): Array<[string, string]> => [
   ["kernel (uname -r)", `${release()} (${architecture()})`],
+  ["OS", osName()],
   ["CPUs (nproc)", `${cpus().length} × ${cpuModel()}`],
+  ["memory", memoryTotal()],
   ["node", process.version],
   ["firejail", firejail.installed ? firejail.version : `not available: ${firejail.reason}`],
+  ["CNI plugins", cni.installed ? cni.version : `not available: ${cni.reason}`],
   ["netjail", `${netjailVersion(root)} (dist/netjail.mjs)`],
   ["load average at start", loadAverage()]
 ]

@@ -74,15 +74,21 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
   const root = join(options.directory, "leases")
   const pid = process.pid
   const owner: LeaseOwner = { pid, startTime: startTimeOf(pid) ?? "0" }
-  const ours = (lease: Lease) => lease.owner.pid === owner.pid && lease.owner.startTime === owner.startTime
 
   const entryPath = (segment: string, address: Ipv4.Ipv4) => join(root, segment, Ipv4.format(address))
   /** A file written in full under a name nobody else uses, so readers never see half of it. */
   const writeTemporary = (segment: string, lease: Lease) => {
     const dir = join(root, segment)
-    mkdirSync(dir, { recursive: true, mode: 0o755 })
     const temporary = join(dir, `.${Ipv4.format(lease.address)}.${pid}.${Math.random().toString(36).slice(2)}`)
-    writeFileSync(temporary, encode(lease), { mode: 0o644 })
+    const text = encode(lease)
+    try {
+      writeFileSync(temporary, text, { mode: 0o644 })
+    } catch (error) {
+      // the segment's first lease (or a prune removed the empty directory): a sweep pays mkdir once, not per lease
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
+      mkdirSync(dir, { recursive: true, mode: 0o755 })
+      writeFileSync(temporary, text, { mode: 0o644 })
+    }
     return temporary
   }
 
@@ -182,13 +188,9 @@ export const makeRegistry = (options: RegistryOptions): RegistryService => {
             if (temporary) tryUnlink(temporary)
           }
         }),
-        () =>
-          Effect.sync(() => {
-            const path = entryPath(segment, address)
-            // only our own: after a prune, the entry may belong to another start now
-            const entry = readEntry(path)
-            if (entry !== undefined && Either.getOrUndefined(Either.map(entry, ours))) tryUnlink(path)
-          })
+        // Ours for certain: only a dead owner's or an unreadable entry is ever pruned,
+        // and no one else can link over an existing one; so no read-back (a sweep releases hundreds).
+        () => Effect.sync(() => tryUnlink(entryPath(segment, address)))
       ),
 
     activate: (segment, address, details: LeaseDetails) =>

@@ -50,7 +50,9 @@ export const makeArp = (world: Ref.Ref<World>): ArpService => ({
       const claims = new Map<Ipv4, Claim>()
       for (let round = 0; round < probes; round++) {
         const sentAt = yield* Clock.currentTimeMillis
-        const w = yield* Ref.updateAndGet(world, (w) => ({ ...w, probesSent: w.probesSent + targets.length }))
+        // like the kernel layer, later rounds ask only for the targets nobody has claimed yet
+        const open = targets.filter((t) => !claims.has(t)).length
+        const w = yield* Ref.updateAndGet(world, (w) => ({ ...w, probesSent: w.probesSent + open }))
         const self = yield* locate(w, endpoint, `probe on ${endpoint.device}`)
         const segment = segmentOf(w, self)
         const owners = ownersOn(w, segment, self)
