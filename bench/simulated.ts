@@ -6,9 +6,9 @@
  * per run. Next to it, firejail's algorithm (2 random candidates, then a scan
  * in address order) computed analytically: a model, not a measurement.
  */
-import { Chunk, Effect, Exit, Fiber, Option, Random, Ref, TestClock, TestContext } from "effect"
+import { Effect, Exit, Option, Random, Ref, TestClock, TestContext } from "effect"
 import { makeConfig, Sandbox, Subnet } from "../src/index.js"
-import { layerSim, SimWorld } from "../src/testing.js"
+import { layerSim, settle, SimWorld } from "../src/testing.js"
 import { hostAddresses, wrongAddress } from "./checks.js"
 import { formatMillis, markdownTable, summarize } from "./stats.js"
 
@@ -17,20 +17,6 @@ const FILLS = [0, 50, 90, 99] as const
 const PROBES = 2
 const WINDOW_MILLIS = 500
 
-/** Jumps from one pending sleep to the next, so a run costs as many steps as it has waits (as test/property/clock.ts). */
-const settle = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    for (;;) {
-      yield* Effect.yieldNow()
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return done.value
-      const sleeps = yield* TestClock.sleeps()
-      const now = yield* TestClock.currentTimeMillis
-      const next = Chunk.reduce(sleeps, Infinity, (a, b) => Math.min(a, b))
-      yield* TestClock.adjust(Number.isFinite(next) ? Math.max(next - now, 0) : 0)
-    }
-  })
 
 interface Cell {
   readonly prefix: number

@@ -16,3 +16,4 @@ export {
   type WorldSpec
 } from "./sim/world.js"
 export * as Arbitraries from "./sim/arbitraries.js"
+export { settle } from "./sim/clock.js"
