@@ -19,16 +19,18 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 /** How long a command gets to exit after SIGTERM when the scope closes, before SIGKILL. */
 const TERMINATION_GRACE = Duration.seconds(2)
 
-/** Every process whose network namespace is this one: only a sandbox's own processes can be in it. */
-const processesIn = (id: string): Array<number> =>
-  readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+/** Every process whose network namespace is the one held by `fd`: only a sandbox's own processes can be in it. */
+const processesIn = (fd: number): Array<number> => {
+  const link = readlinkSync(`/proc/self/fd/${fd}`) // net:[inode], as /proc/<pid>/ns/net reads
+  return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
     if (pid === process.pid) return false
     try {
-      return readlinkSync(`/proc/${pid}/ns/net`) === id
+      return readlinkSync(`/proc/${pid}/ns/net`) === link
     } catch {
       return false // gone meanwhile, or a kernel thread
     }
   })
+}
 
 const killQuietly = (pid: number) => {
   try {
@@ -149,7 +151,7 @@ export const makeNamespaces = (_options: { readonly hostNamespace?: string }): N
         unregister(namespace)
         // What the command left running in the background would keep the namespace
         // (and a veth) alive: the sandbox ends with its command, as in firejail's PID namespace.
-        for (const pid of processesIn(namespace.id)) killQuietly(pid)
+        for (const pid of processesIn(fd)) killQuietly(pid)
         // The kernel destroys the namespace, and the links inside, with its last reference.
         libc.close(fd)
       })

@@ -508,6 +508,16 @@ describeKernel("netjail CLI on the kernel", () => {
       await expectNothingLeft(before)
     })
 
+    it("ends what the command left running in the background, with the sandbox", async () => {
+      const l = segment()
+      const before = baseline(l)
+      const r = await netjail(l, ["--net=br0", FAST, "--quiet", "--", "sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"])
+      expect(r.code).toBe(0)
+      const straggler = Number(r.stdout.trim())
+      expect(Number.isInteger(straggler) && straggler > 0).toBe(true)
+      await expectNothingLeft(before, { pids: [straggler] })
+    })
+
     it("exits 127 with a message when the command does not exist", async () => {
       const l = segment()
       const before = baseline(l)
