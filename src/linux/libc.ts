@@ -15,15 +15,12 @@ const fn = {
   setsockopt: libc.func("int setsockopt(int fd, int level, int name, const void *value, uint32_t len)"),
   sendto: libc.func("long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)"),
   recvfrom: libc.func("long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, _Inout_ uint32_t *alen)"),
-  recv: libc.func("long recv(int fd, void *buf, size_t len, int flags)"),
   close: libc.func("int close(int fd)"),
   open: libc.func("int open(const char *path, int flags, uint32_t mode)"),
   setns: libc.func("int setns(int fd, int nstype)"),
   unshare: libc.func("int unshare(int flags)"),
   flock: libc.func("int flock(int fd, int op)"),
-  ifNametoindex: libc.func("unsigned int if_nametoindex(const char *name)"),
-  mount: libc.func("int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data)"),
-  umount2: libc.func("int umount2(const char *target, int flags)")
+  ifNametoindex: libc.func("unsigned int if_nametoindex(const char *name)")
 }
 
 export const AF_INET = 2
@@ -50,9 +47,6 @@ export const O_CLOEXEC = 0x80000
 export const LOCK_EX = 2
 export const LOCK_NB = 4
 export const LOCK_UN = 8
-export const MSG_DONTWAIT = 0x40
-export const MS_BIND = 4096
-export const MNT_DETACH = 2
 
 export { errnoName }
 
@@ -156,11 +150,3 @@ export const flock = (fd: number, op: number): boolean => {
 
 /** 0 when the device does not exist in the calling thread's namespace. */
 export const ifNametoindex = (name: string): number => fn.ifNametoindex(name) as number
-
-export const bindMount = (source: string, target: string): void => {
-  check(`mount ${target}`, fn.mount(source, target, null, MS_BIND, null) as number)
-}
-
-export const detach = (target: string): void => {
-  check(`umount ${target}`, fn.umount2(target, MNT_DETACH) as number)
-}

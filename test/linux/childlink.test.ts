@@ -480,11 +480,8 @@ describeKernel("--net=<ethernet device> on the kernel", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => removeLeasesOf(segmentDirectory, child.pid!)))
         // by pid, the child we started: `ip netns exec` execs node, so it is netjail itself
         child.kill("SIGKILL")
-        const killedAt = Date.now()
         yield* Effect.promise(() => eventually(() => expect(isRunning(pid), "the sandboxed sleep").toBe(false), SETTLE_MILLIS))
         yield* Effect.promise(() => eventually(() => expect(namespaceHolders(namespace!)).toEqual([]), SETTLE_MILLIS))
-        const gone = Date.now() - killedAt
-        expect(gone).toBeLessThan(1500)
         yield* Effect.promise(() => expectNothingLeft(s, before, { pid, namespace: namespace!, address: Option.some(address) }))
       }).pipe(Effect.scoped))
   })

@@ -608,7 +608,8 @@ describeKernel("netjail CLI on the kernel", () => {
         process.kill(run.pid, signal)
         const r = await run.finished()
         expect(r.code).toBe(status)
-        expect(Date.now() - sent).toBeLessThan(2000)
+        // it did not wait out the probe windows (6 s): the signal ended the setup
+        expect(Date.now() - sent).toBeLessThan(6000)
         expect(r.stdout).toBe("")
         await expectNothingLeft(before)
       }
